@@ -1,0 +1,62 @@
+"""Commands: imperative requests sent to the master, which turns them into events."""
+
+from pydantic import Field
+
+from skulk.types.base import TaggedModel, tagged_union
+from skulk.types.ids import CommandId, InstanceId, NodeId, new_id
+from skulk.types.instances import Instance, InstanceMeta, Sharding
+from skulk.types.models import ModelCard
+from skulk.types.tasks import TextGenerationTaskParams
+
+
+class _Command(TaggedModel):
+    command_id: CommandId = Field(default_factory=new_id)
+
+
+class TestCommand(_Command):
+    __test__ = False
+
+
+class PlaceInstance(_Command):
+    model_card: ModelCard
+    sharding: Sharding = Sharding.Pipeline
+    instance_meta: InstanceMeta = InstanceMeta.MlxRing
+    min_nodes: int = Field(default=1, ge=1)
+    excluded_nodes: list[NodeId] = Field(default_factory=list)
+
+
+class CreateInstance(_Command):
+    instance: Instance
+
+
+class DeleteInstance(_Command):
+    instance_id: InstanceId
+
+
+class GenerateText(_Command):
+    task_params: TextGenerationTaskParams
+    owner_node: NodeId | None = None
+
+
+class CancelCommand(_Command):
+    cancelled_command_id: CommandId
+
+
+class FinishCommand(_Command):
+    finished_command_id: CommandId
+
+
+class SetTracingEnabled(_Command):
+    enabled: bool
+
+
+class RefuseInstancePlacement(_Command):
+    instance_id: InstanceId
+    node_id: NodeId
+    reason: str
+
+
+Command = tagged_union(
+    TestCommand, PlaceInstance, CreateInstance, DeleteInstance, GenerateText, CancelCommand,
+    FinishCommand, SetTracingEnabled, RefuseInstancePlacement,
+)

@@ -1,0 +1,114 @@
+"""Events: past-tense facts. Only the master indexes them; apply() folds them into State."""
+
+from datetime import datetime
+
+from pydantic import Field
+
+from skulk.types.base import TaggedModel, WireModel, tagged_union
+from skulk.types.downloads import DownloadProgress
+from skulk.types.ids import CommandId, EventId, InstanceId, ModelId, NodeId, RunnerId, TaskId, new_id
+from skulk.types.instances import Instance
+from skulk.types.models import ModelCard
+from skulk.types.node import GatheredInfo
+from skulk.types.runners import RunnerStatus
+from skulk.types.state import State
+from skulk.types.tasks import Task, TaskStatus
+from skulk.types.topology import Connection
+
+
+class _Event(TaggedModel):
+    event_id: EventId = Field(default_factory=new_id)
+
+
+class TestEvent(_Event):
+    __test__ = False  # not a pytest class
+    note: str = ""
+
+
+class TaskCreated(_Event):
+    task_id: TaskId
+    task: Task
+
+
+class TaskStatusUpdated(_Event):
+    task_id: TaskId
+    task_status: TaskStatus
+
+
+class TaskFailed(_Event):
+    task_id: TaskId
+    error_type: str
+    error_message: str
+
+
+class TaskDeleted(_Event):
+    task_id: TaskId
+
+
+class InstanceCreated(_Event):
+    instance: Instance
+
+
+class InstanceDeleted(_Event):
+    instance_id: InstanceId
+    reason: str | None = None
+
+
+class RunnerStatusUpdated(_Event):
+    runner_id: RunnerId
+    runner_status: RunnerStatus
+
+
+class NodeTimedOut(_Event):
+    node_id: NodeId
+
+
+class NodeGatheredInfo(_Event):
+    node_id: NodeId
+    when: datetime
+    info: GatheredInfo
+
+
+class NodeDownloadProgress(_Event):
+    download_progress: DownloadProgress
+
+
+class TopologyEdgeCreated(_Event):
+    conn: Connection
+
+
+class TopologyEdgeDeleted(_Event):
+    conn: Connection
+
+
+class TracingStateChanged(_Event):
+    enabled: bool
+
+
+class CustomModelCardAdded(_Event):
+    model_card: ModelCard
+
+
+class CustomModelCardDeleted(_Event):
+    model_id: ModelId
+
+
+class ChunkGenerated(_Event):
+    command_id: CommandId
+
+
+class StateSnapshotHydrated(_Event):
+    state: State
+
+
+Event = tagged_union(
+    TestEvent, TaskCreated, TaskStatusUpdated, TaskFailed, TaskDeleted, InstanceCreated,
+    InstanceDeleted, RunnerStatusUpdated, NodeTimedOut, NodeGatheredInfo, NodeDownloadProgress,
+    TopologyEdgeCreated, TopologyEdgeDeleted, TracingStateChanged, CustomModelCardAdded,
+    CustomModelCardDeleted, ChunkGenerated, StateSnapshotHydrated,
+)
+
+
+class IndexedEvent(WireModel):
+    idx: int = Field(ge=0)
+    event: Event

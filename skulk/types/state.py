@@ -1,0 +1,29 @@
+"""The replicated cluster state. Never mutated: apply() returns a copy."""
+
+from datetime import datetime
+
+from pydantic import Field
+
+from skulk.types.base import WireModel
+from skulk.types.downloads import DownloadProgress
+from skulk.types.ids import InstanceId, NodeId, RunnerId, TaskId
+from skulk.types.instances import Instance
+from skulk.types.node import NodeNetworkInfo
+from skulk.types.runners import RunnerStatus
+from skulk.types.tasks import Task
+from skulk.types.topology import TopologySnapshot
+
+
+class State(WireModel):
+    instances: dict[InstanceId, Instance] = Field(default_factory=dict)
+    runners: dict[RunnerId, RunnerStatus] = Field(default_factory=dict)
+    downloads: dict[NodeId, list[DownloadProgress]] = Field(default_factory=dict)
+    tasks: dict[TaskId, Task] = Field(default_factory=dict)
+    last_seen: dict[NodeId, datetime] = Field(default_factory=dict)
+    topology: TopologySnapshot = Field(default_factory=TopologySnapshot)
+    tracing_enabled: bool = False
+    last_event_applied_idx: int = Field(default=-1, ge=-1)
+    node_network: dict[NodeId, NodeNetworkInfo] = Field(default_factory=dict)
+    node_thunderbolt: dict[NodeId, dict] = Field(default_factory=dict)
+    node_thunderbolt_bridge: dict[NodeId, dict] = Field(default_factory=dict)
+    thunderbolt_bridge_cycles: list[list[NodeId]] = Field(default_factory=list)

@@ -1,0 +1,104 @@
+"""Tasks: serving requests created by the master, and worker lifecycle steps."""
+
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import Field
+
+from skulk.types.base import TaggedModel, WireModel, tagged_union
+from skulk.types.ids import CommandId, InstanceId, NodeId, RunnerId, TaskId, new_id
+
+
+class TaskStatus(str, Enum):
+    Pending = "Pending"
+    Running = "Running"
+    Complete = "Complete"
+    TimedOut = "TimedOut"
+    Failed = "Failed"
+    Cancelled = "Cancelled"
+
+
+TERMINAL_TASK_STATUSES = frozenset(
+    {TaskStatus.Complete, TaskStatus.TimedOut, TaskStatus.Failed, TaskStatus.Cancelled}
+)
+
+
+class ChatMessage(WireModel):
+    role: Literal["user", "assistant", "system", "developer", "tool"]
+    content: str
+
+
+class TextGenerationTaskParams(WireModel):
+    """The canonical internal request every API flavour is turned into."""
+
+    model: str
+    input: list[ChatMessage]
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    repetition_penalty: float | None = None
+    repetition_context_size: int | None = None
+    stream: bool = False
+    tools: list[dict[str, Any]] | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = None
+    enable_thinking: bool | None = None
+    reasoning_effort: str | None = None
+
+
+class _Task(TaggedModel):
+    task_id: TaskId = Field(default_factory=new_id)
+    task_status: TaskStatus = TaskStatus.Pending
+    instance_id: InstanceId
+
+
+class _ServingTask(_Task):
+    command_id: CommandId
+    owner_node: NodeId | None = None
+    trace_enabled: bool = False
+    error_type: str | None = None
+    error_message: str | None = None
+
+
+class TextGeneration(_ServingTask):
+    task_params: TextGenerationTaskParams
+
+
+class TextEmbedding(_ServingTask):
+    task_params: dict[str, Any]
+
+
+class CreateRunner(_Task):
+    runner_id: RunnerId
+
+
+class LoadModel(_Task):
+    pass
+
+
+class ConnectToGroup(_Task):
+    pass
+
+
+class StartWarmup(_Task):
+    pass
+
+
+class Shutdown(_Task):
+    runner_id: RunnerId
+
+
+class CancelTask(_Task):
+    cancelled_task_id: TaskId
+    runner_id: RunnerId
+
+
+Task = tagged_union(
+    TextGeneration, TextEmbedding, CreateRunner, LoadModel, ConnectToGroup, StartWarmup,
+    Shutdown, CancelTask,
+)
+SERVING_TASK_TYPES = (TextGeneration, TextEmbedding)
