@@ -1,0 +1,1 @@
+"""The HTTP API: starlette routes by area, one error mapping, an OpenAPI document."""

@@ -1,0 +1,56 @@
+"""Builds the starlette app from the route groups and serves it with hypercorn on trio."""
+
+from functools import partial
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from skulk.api import routes_cluster
+from skulk.api.errors import EXCEPTION_HANDLERS
+from skulk.api.openapi import build_openapi
+from skulk.api.port import ClusterPort
+from skulk.api.routing import RouteSpec
+
+ROUTE_GROUPS: list[list[RouteSpec]] = [routes_cluster.ROUTES]
+
+
+def all_routes() -> list[RouteSpec]:
+    return [spec for group in ROUTE_GROUPS for spec in group]
+
+
+def create_app(cluster: ClusterPort) -> Starlette:
+    specs = all_routes()
+    openapi = build_openapi(specs)
+
+    async def get_openapi(request: Request) -> JSONResponse:
+        return JSONResponse(openapi)
+
+    routes = [Route(s.path, s.handler, methods=[s.method, *s.extra_methods]) for s in specs]
+    routes.append(Route("/api/openapi.json", get_openapi, methods=["GET"]))
+    app = Starlette(
+        routes=routes,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"])],
+    )
+    app.state.cluster = cluster
+    return app
+
+
+async def serve_api(app: Starlette, host: str, port: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    config.errorlog = None
+    config.graceful_timeout = 1.0
+    await serve(app, config, task_status=task_status)  # type: ignore[arg-type]
+
+
+def serve_api_task(app: Starlette, host: str, port: int):
+    return partial(serve_api, app, host, port)

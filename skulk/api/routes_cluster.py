@@ -1,0 +1,103 @@
+"""Cluster routes: node id, replicated state with merged telemetry, events, diagnostics."""
+
+import os
+import socket
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from skulk import __version__
+from skulk.api.port import ClusterPort
+from skulk.api.routing import RouteSpec, read_json_model
+from skulk.errors import NotFound
+from skulk.state.health import node_health
+from skulk.types.events import TestEvent
+
+
+class TestEventsRequest(BaseModel):
+    __test__ = False
+    count: int = Field(default=1, ge=1, le=10_000)
+    note: str = ""
+
+
+def _port(request: Request) -> ClusterPort:
+    return request.app.state.cluster
+
+
+def _dump(model: Any) -> Any:
+    return model.model_dump(mode="json", by_alias=True)
+
+
+async def get_node_id(request: Request) -> JSONResponse:
+    return JSONResponse(_port(request).node_id)
+
+
+def state_document(port: ClusterPort) -> dict[str, Any]:
+    """The replicated State plus the telemetry of live nodes, as /state serves it."""
+    state = port.state
+    beats, ages = port.live_telemetry()
+    doc = _dump(state)
+    doc["nodeIdentities"] = {n: _dump(hb.identity) for n, hb in beats.items()}
+    doc["nodeMemory"] = {n: _dump(hb.memory) for n, hb in beats.items()}
+    doc["nodeSystem"] = {n: _dump(hb.system) for n, hb in beats.items()}
+    doc["nodeDisk"] = {n: _dump(hb.disk) for n, hb in beats.items() if hb.disk is not None}
+    doc["nodeHealth"] = node_health(state, beats, ages)
+    session = port.session
+    doc["sessionId"] = _dump(session) if session else None
+    doc["masterNodeId"] = session.master_node_id if session else None
+    return doc
+
+
+async def get_state(request: Request) -> JSONResponse:
+    return JSONResponse(state_document(_port(request)))
+
+
+async def get_events(request: Request) -> JSONResponse:
+    return JSONResponse([_dump(ie)["event"] for ie in _port(request).history])
+
+
+async def get_node_diagnostics(request: Request) -> JSONResponse:
+    port = _port(request)
+    session = port.session
+    runtime = {
+        "nodeId": port.node_id,
+        "hostname": socket.gethostname(),
+        "friendlyName": port.friendly_name,
+        "isMaster": port.is_master,
+        "masterNodeId": session.master_node_id if session else None,
+        "sessionId": _dump(session) if session else None,
+        "cwd": os.getcwd(),
+        "skulkVersion": __version__,
+        "skulkCommit": None,
+        "pythonUnbuffered": bool(os.environ.get("PYTHONUNBUFFERED")),
+        "tracingEnabled": port.state.tracing_enabled,
+        "lastEventAppliedIdx": port.state.last_event_applied_idx,
+        "pid": os.getpid(),
+    }
+    extra = port.diagnostics()
+    runtime.update(extra.pop("runtime", {}))
+    body = {"generatedAt": datetime.now(timezone.utc).isoformat(), "runtime": runtime, **extra}
+    return JSONResponse(body)
+
+
+async def post_test_events(request: Request) -> JSONResponse:
+    if os.environ.get("SKULK_DEBUG_ROUTES") != "1":
+        raise NotFound("Not Found")
+    body = await read_json_model(request, TestEventsRequest)
+    port = _port(request)
+    for i in range(body.count):
+        port.send_event(TestEvent(note=f"{body.note}{i}"))
+    return JSONResponse({"queued": body.count})
+
+
+ROUTES = [
+    RouteSpec("GET", "/node_id", get_node_id, "This node's id (a JSON string)", "cluster"),
+    RouteSpec("GET", "/state", get_state, "Replicated cluster state with live telemetry", "cluster"),
+    RouteSpec("GET", "/events", get_events, "Indexed events of the current session", "cluster"),
+    RouteSpec("GET", "/v1/diagnostics/node", get_node_diagnostics, "This node's diagnostics", "diagnostics"),
+    RouteSpec("POST", "/debug/test_events", post_test_events, "Emit test events (debug builds)",
+              "debug", request_model=TestEventsRequest, include_in_schema=False),
+]

@@ -1,0 +1,221 @@
+"""The Settings model: every configuration knob, defined once with its description.
+
+The descriptions feed the YAML example, the env-variable table and docs/configuration.md,
+so write them for an operator reading the example file.
+"""
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+KvCacheBackend = Literal["default", "mlx_quantized", "turboquant", "turboquant_adaptive", "optiq"]
+
+
+class ConfigSection(BaseModel):
+    """Base of every settings model: immutable, and unknown keys are errors, not ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # Lax mode would read `api_port: true` as 1; a boolean there is always a mistake.
+        annotation = cls.model_fields[info.field_name].annotation
+        if isinstance(value, bool) and annotation in (int, float, int | None, float | None):
+            raise ValueError("Input should be a number, not a boolean")
+        return value
+
+
+class ClusterSettings(ConfigSection):
+    namespace: str = Field(
+        "skulk-default",
+        description="Cluster isolation key: nodes only talk to peers with the same namespace.",
+    )
+
+
+class DiscoverySettings(ConfigSection):
+    mdns: bool = Field(True, description="Find peers on the local network with mDNS.")
+
+
+class DefaultModelSettings(ConfigSection):
+    model_id: str = Field(
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        description="Hugging Face repo id of the model offered when nothing else is placed.",
+    )
+    auto_place: bool = Field(
+        True, description="Place the default model automatically once the cluster is up."
+    )
+
+
+class StoreDownloadSettings(ConfigSection):
+    allow_hf_fallback: bool = Field(
+        True,
+        description="When a model is not in the store, have the store host download it from "
+        "Hugging Face (false = fail, for air-gapped clusters).",
+    )
+
+
+class StagingSettings(ConfigSection):
+    enabled: bool = Field(
+        True,
+        description="Copy models to local disk before loading (false = load straight from "
+        "the store path).",
+    )
+    node_cache_path: Path = Field(
+        Path("~/.skulk/staging"), description="Local staging directory (~ is expanded)."
+    )
+    cleanup_on_deactivate: bool = Field(
+        True, description="Evict staged models that no running instance uses any more."
+    )
+    staging_keep_recent_gb: float = Field(
+        40.0,
+        ge=0,
+        description="GB of recently used, idle staged models kept when evicting "
+        "(0 = evict as soon as a model is deactivated).",
+    )
+
+
+class StagingOverride(ConfigSection):
+    """A partial StagingSettings: only the keys given replace the base section's values."""
+
+    enabled: bool | None = None
+    node_cache_path: Path | None = None
+    cleanup_on_deactivate: bool | None = None
+    staging_keep_recent_gb: float | None = Field(None, ge=0)
+
+
+class NodeOverride(ConfigSection):
+    staging: StagingOverride = Field(
+        default_factory=StagingOverride, description="Staging keys to override on this node."
+    )
+
+
+class ModelStoreSettings(ConfigSection):
+    enabled: bool = Field(True, description="Master switch for the shared model store.")
+    store_host: str = Field(
+        description="Hostname (case-insensitive, short and .local forms match) or libp2p node "
+        "id of the node that hosts the store.",
+        examples=["mac-studio.local"],
+    )
+    store_http_host: str | None = Field(
+        None, description="Address workers use to reach the store over HTTP (null = store_host)."
+    )
+    store_port: int = Field(58080, ge=1, le=65535, description="Store HTTP port.")
+    store_path: str = Field(
+        description="Store root directory on the store host.", examples=["/Volumes/models"]
+    )
+    download: StoreDownloadSettings = Field(
+        default_factory=StoreDownloadSettings, description="How missing models are fetched."
+    )
+    staging: StagingSettings = Field(
+        default_factory=StagingSettings, description="Local staging of models from the store."
+    )
+    node_overrides: dict[str, NodeOverride] = Field(
+        default_factory=dict,
+        description="Per-node overrides keyed by hostname or node id, e.g. "
+        "{my-laptop: {staging: {staging_keep_recent_gb: 10}}}.",
+    )
+
+    def staging_for(self, *node_keys: str) -> StagingSettings:
+        """Staging settings for a node known by these keys (hostname, node id); first match wins."""
+        override = next(
+            (self.node_overrides[key] for key in node_keys if key in self.node_overrides), None
+        )
+        if override is None:
+            return self.staging
+        changes = override.staging.model_dump(exclude_none=True)
+        return StagingSettings.model_validate(self.staging.model_dump() | changes)
+
+
+class InferenceSettings(ConfigSection):
+    kv_cache_backend: KvCacheBackend = Field(
+        "default", description="KV cache implementation used for the next model launch."
+    )
+    max_concurrent_requests: int = Field(
+        8, ge=1, description="Requests one model instance generates at the same time."
+    )
+
+
+class LoggingSettings(ConfigSection):
+    enabled: bool = Field(False, description="Write structured JSON logs to stdout.")
+    ingest_url: str = Field("", description="VictoriaLogs ingest URL for shipped logs.")
+
+
+class TracingSettings(ConfigSection):
+    retention_days: int = Field(
+        3, description="Days to keep request traces on disk (0 or less keeps them forever)."
+    )
+
+
+class Settings(ConfigSection):
+    """Everything a node is configured with: skulk.yaml < SKULK_* env < command-line flags."""
+
+    node_name: str | None = Field(
+        None, description="Human-readable name of this node (null = the machine's hostname)."
+    )
+    api_host: str = Field("127.0.0.1", description="Interface the HTTP API listens on.")
+    api_port: int = Field(52415, ge=1, le=65535, description="HTTP API port.")
+    libp2p_host: str = Field("0.0.0.0", description="Interface the peer-to-peer host listens on.")
+    libp2p_port: int = Field(
+        52416, ge=0, le=65535, description="Peer-to-peer TCP port (0 = any free port)."
+    )
+    bootstrap_peers: tuple[str, ...] = Field(
+        (),
+        description="Multiaddrs of peers to dial at startup, e.g. /ip4/10.0.0.2/tcp/52416 "
+        "(a YAML list, or comma-separated in env and flags).",
+    )
+    force_master: bool = Field(False, description="Prefer this node in master elections.")
+    no_worker: bool = Field(False, description="Do not run models on this node.")
+    no_api: bool = Field(False, description="Do not serve the HTTP API on this node.")
+    offline: bool = Field(
+        False, description="No Hugging Face lookups; use only models already on disk."
+    )
+    home: Path | None = Field(
+        None,
+        description="Node home directory for keys, logs, event logs and models "
+        "(null = $SKULK_HOME or ~/.skulk; a relative path is taken from your home directory).",
+    )
+    verbosity: int = Field(
+        0, description="Log detail: 0 normal, higher is chattier, below 0 quieter."
+    )
+    node_timeout_seconds: float = Field(
+        30.0, gt=0, description="Seconds without a heartbeat before a peer is considered gone."
+    )
+    dashboard_base_path: str = Field(
+        "", description="URL prefix the dashboard is served under, e.g. /skulk behind a proxy."
+    )
+    cluster: ClusterSettings = Field(
+        default_factory=ClusterSettings, description="Which cluster this node belongs to."
+    )
+    discovery: DiscoverySettings = Field(
+        default_factory=DiscoverySettings, description="How peers are found."
+    )
+    default_model: DefaultModelSettings = Field(
+        default_factory=DefaultModelSettings, description="The model served out of the box."
+    )
+    model_store: ModelStoreSettings | None = Field(
+        None, description="Shared model store that nodes stage models from (null = disabled)."
+    )
+    inference: InferenceSettings = Field(
+        default_factory=InferenceSettings, description="Model execution."
+    )
+    logging: LoggingSettings = Field(
+        default_factory=LoggingSettings, description="Structured log shipping."
+    )
+    tracing: TracingSettings = Field(
+        default_factory=TracingSettings, description="Request trace files."
+    )
+    hf_token: str | None = Field(
+        None,
+        description="Hugging Face token for gated models; stays on this node and is never "
+        "shown by GET /config.",
+    )
+
+    @field_validator("bootstrap_peers", mode="before")
+    @classmethod
+    def _split_comma_separated(cls, value: Any) -> Any:
+        # Env vars and flags carry the list as one "a,b" string.
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value

@@ -1,0 +1,342 @@
+"""Pure master election (reference §2): inputs and ticks in, broadcasts and results out.
+
+No clock reads and no I/O: the shell feeds `Tick()` every 100 ms plus received messages and
+connection updates, and performs the `Broadcast`/`Elected` outputs it gets back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Iterable
+
+from skulk.errors import ConfigError
+from skulk.types.election import ElectionMessage, ElectionResult
+from skulk.types.ids import NodeId, SessionId
+
+TICK_SECONDS = 0.1
+CAMPAIGN_TICKS = 30  # DEFAULT_ELECTION_TIMEOUT, 3.0 s
+SETTLE_TICKS = 2  # CONNECTION_SETTLE_DELAY, 0.2 s
+FORCE_MASTER_SENIORITY = 1_000_000
+NON_CANDIDATE_SENIORITY = -1
+
+RankKey = tuple[int, int, int, str]
+
+
+# Inputs ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tick:
+    """100 ms have passed."""
+
+
+@dataclass(frozen=True)
+class MessageReceived:
+    message: ElectionMessage
+
+
+@dataclass(frozen=True)
+class PeerConnectionChanged:
+    """One libp2p connection to `peer_id` opened or closed (multi-homed peers send several)."""
+
+    peer_id: NodeId
+    connected: bool
+
+
+@dataclass(frozen=True)
+class CommandSeen:
+    count: int = 1
+
+
+Input = Tick | MessageReceived | PeerConnectionChanged | CommandSeen
+
+
+# Outputs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    message: ElectionMessage
+
+
+@dataclass(frozen=True)
+class Elected:
+    result: ElectionResult
+
+
+Output = Broadcast | Elected
+
+
+# State -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Round:
+    """A campaign in flight: every message at `clock` seen so far, one per sender."""
+
+    clock: int
+    status: ElectionMessage
+    candidates: tuple[ElectionMessage, ...]
+    started_at: int
+    ends_at: int
+
+    @property
+    def participants(self) -> frozenset[NodeId]:
+        return frozenset(_sender(m) for m in self.candidates)
+
+
+@dataclass(frozen=True)
+class Settle:
+    """Connection updates being coalesced; folded SETTLE_TICKS after the first one."""
+
+    first_seen: int
+    updates: tuple[tuple[NodeId, bool], ...]
+
+
+@dataclass(frozen=True)
+class ElectionState:
+    node_id: NodeId
+    candidate: bool
+    seniority: int
+    now: int = 0
+    clock: int = 0
+    commands_seen: int = 0
+    current_session: SessionId | None = None
+    round: Round | None = None
+    settle: Settle | None = None
+    # A membership change arrived during a round that could not reflect it: run another after.
+    rerun_pending: bool = False
+    peer_counts: tuple[tuple[NodeId, int], ...] = ()
+    # Who took part in the last finished round and the rank of its winner (late-message check).
+    last_participants: frozenset[NodeId] = frozenset()
+    last_winner: RankKey | None = None
+
+    @property
+    def session(self) -> SessionId:
+        assert self.current_session is not None, "use start() to build the state"
+        return self.current_session
+
+    @property
+    def is_master(self) -> bool:
+        return self.session.master_node_id == self.node_id
+
+    @property
+    def present_peers(self) -> frozenset[NodeId]:
+        return frozenset(peer for peer, count in self.peer_counts if count > 0)
+
+
+# Entry points ----------------------------------------------------------------------------
+
+
+def start(
+    node_id: NodeId, *, force_master: bool = False, candidate: bool = True
+) -> tuple[ElectionState, list[Output]]:
+    """A fresh node: master of its own session (self, 0), confirmed by a zero-length round."""
+    if force_master and not candidate:
+        raise ConfigError("a node cannot be both force-master and a non-candidate", param="force_master")
+    if force_master:
+        seniority = FORCE_MASTER_SENIORITY
+    else:
+        seniority = 0 if candidate else NON_CANDIDATE_SENIORITY
+    state = ElectionState(
+        node_id=node_id,
+        candidate=candidate,
+        seniority=seniority,
+        current_session=SessionId(master_node_id=node_id, election_clock=0),
+    )
+    state, outputs = _start_round(state, clock=0, candidates=(), timeout=0)
+    state, more = _finish_round(state)
+    return state, outputs + more
+
+
+def step(state: ElectionState, event: Input) -> tuple[ElectionState, list[Output]]:
+    match event:
+        case Tick():
+            return _on_tick(state)
+        case MessageReceived(message=message):
+            return _on_message(state, message)
+        case PeerConnectionChanged(peer_id=peer, connected=connected):
+            return _on_connection(state, peer, connected), []
+        case CommandSeen(count=count):
+            return replace(state, commands_seen=state.commands_seen + count), []
+    raise TypeError(f"not an election input: {event!r}")
+
+
+def status_message(state: ElectionState, clock: int) -> ElectionMessage:
+    """What this node proposes at `clock`: its running session if master, else a new one."""
+    if state.is_master:
+        proposed = state.session
+    else:
+        proposed = SessionId(master_node_id=state.node_id, election_clock=clock)
+    return ElectionMessage(
+        clock=clock,
+        seniority=state.seniority,
+        proposed_session=proposed,
+        commands_seen=state.commands_seen,
+    )
+
+
+# Rounds ----------------------------------------------------------------------------------
+
+
+def _sender(message: ElectionMessage) -> NodeId:
+    # A status always proposes a session mastered by its sender (its own or a new one).
+    return message.proposed_session.master_node_id
+
+
+def _with_candidate(
+    candidates: tuple[ElectionMessage, ...], message: ElectionMessage
+) -> tuple[ElectionMessage, ...]:
+    # One entry per sender, so repeats (the end-of-round rebroadcast) don't inflate seniority.
+    sender = _sender(message)
+    return tuple(c for c in candidates if _sender(c) != sender) + (message,)
+
+
+def _start_round(
+    state: ElectionState,
+    *,
+    clock: int,
+    candidates: tuple[ElectionMessage, ...],
+    timeout: int = CAMPAIGN_TICKS,
+) -> tuple[ElectionState, list[Output]]:
+    """Abandon any round in flight, add our own status and broadcast it."""
+    state = replace(state, clock=clock)
+    status = status_message(state, clock)
+    new_round = Round(
+        clock=clock,
+        status=status,
+        candidates=_with_candidate(candidates, status),
+        started_at=state.now,
+        ends_at=state.now + timeout,
+    )
+    # Any round that starts now sees the current links, so a queued rerun is satisfied.
+    return replace(state, round=new_round, rerun_pending=False), [Broadcast(status)]
+
+
+def _new_round(state: ElectionState) -> tuple[ElectionState, list[Output]]:
+    """Our own reason to re-elect: a fresh clock that every peer will adopt."""
+    return _start_round(state, clock=state.clock + 1, candidates=())
+
+
+def _finish_round(state: ElectionState) -> tuple[ElectionState, list[Output]]:
+    current = state.round
+    assert current is not None
+    winner = max(current.candidates, key=ElectionMessage.rank_key)
+    seniority = state.seniority
+    if _sender(winner) == state.node_id and state.candidate:
+        seniority = max(seniority, len(current.candidates))
+    result = ElectionResult(
+        session_id=winner.proposed_session,
+        won_clock=current.clock,
+        is_new_master=winner.proposed_session != state.current_session,
+    )
+    state = replace(
+        state,
+        round=None,
+        seniority=seniority,
+        current_session=winner.proposed_session,
+        last_participants=current.participants,
+        last_winner=winner.rank_key(),
+    )
+    # Rebroadcast first, in case a peer missed the opening status.
+    return state, [Broadcast(current.status), Elected(result)]
+
+
+def _on_tick(state: ElectionState) -> tuple[ElectionState, list[Output]]:
+    state = replace(state, now=state.now + 1)
+    outputs: list[Output] = []
+    # Settle before finishing: a vanished candidate must cancel the round, not win it.
+    if state.settle is not None and state.now >= state.settle.first_seen + SETTLE_TICKS:
+        state, more = _settle_connections(state)
+        outputs += more
+    if state.round is not None and state.now >= state.round.ends_at:
+        state, more = _finish_round(state)
+        outputs += more
+        if state.rerun_pending:
+            state, more = _new_round(state)
+            outputs += more
+    return state, outputs
+
+
+# Messages --------------------------------------------------------------------------------
+
+
+def _on_message(state: ElectionState, message: ElectionMessage) -> tuple[ElectionState, list[Output]]:
+    if _sender(message) == state.node_id:
+        return state, []  # our own broadcast looped back (or a stale one from a past life)
+    if message.clock > state.clock:
+        return _start_round(state, clock=message.clock, candidates=(message,))
+    if message.clock < state.clock:
+        return state, []
+    if state.round is not None:
+        candidates = _with_candidate(state.round.candidates, message)
+        return replace(state, round=replace(state.round, candidates=candidates)), []
+    return _on_late_message(state, message)
+
+
+def _on_late_message(
+    state: ElectionState, message: ElectionMessage
+) -> tuple[ElectionState, list[Output]]:
+    """A status for the round we already finished (the reference drops it).
+
+    Usually it is a peer's end-of-round rebroadcast and changes nothing. But if it comes from
+    a node our round never heard and it outranks our winner, peers may have decided
+    differently (a lost message): re-elect at clock + 1 so everyone decides together.
+    """
+    if _sender(message) in state.last_participants:
+        return state, []
+    if state.last_winner is not None and message.rank_key() <= state.last_winner:
+        return state, []
+    return _new_round(state)
+
+
+# Connections -----------------------------------------------------------------------------
+
+
+def _on_connection(state: ElectionState, peer: NodeId, connected: bool) -> ElectionState:
+    if peer == state.node_id:
+        return state
+    if state.settle is None:
+        return replace(state, settle=Settle(first_seen=state.now, updates=((peer, connected),)))
+    updates = state.settle.updates + ((peer, connected),)
+    return replace(state, settle=replace(state.settle, updates=updates))
+
+
+def _fold_counts(
+    counts: tuple[tuple[NodeId, int], ...], updates: Iterable[tuple[NodeId, bool]]
+) -> tuple[tuple[NodeId, int], ...]:
+    table = dict(counts)
+    for peer, connected in updates:
+        table[peer] = max(0, table.get(peer, 0) + (1 if connected else -1))
+    return tuple(sorted((peer, n) for peer, n in table.items() if n > 0))
+
+
+def _settle_connections(state: ElectionState) -> tuple[ElectionState, list[Output]]:
+    settle = state.settle
+    assert settle is not None
+    before = state.present_peers
+    state = replace(state, settle=None, peer_counts=_fold_counts(state.peer_counts, settle.updates))
+    after = state.present_peers
+    if before == after:
+        return state, []  # an extra or lost connection to a peer that stays present
+    return _on_membership_change(state, joined=after - before, left=before - after, seen_at=settle.first_seen)
+
+
+def _on_membership_change(
+    state: ElectionState, *, joined: frozenset[NodeId], left: frozenset[NodeId], seen_at: int
+) -> tuple[ElectionState, list[Output]]:
+    """Re-elect on a change of present peers, unless the round in flight already covers it.
+
+    The reference awaits the round in flight and then bumps the clock; here that is a queued
+    rerun, with two shortcuts so that a master's death costs one round, not two.
+    """
+    current = state.round
+    if current is None:
+        return _new_round(state)
+    if left & current.participants:
+        return _new_round(state)  # a candidate vanished: its status must not win
+    if current.started_at >= seen_at or not joined:
+        # Started after the change was seen (its statuses crossed the new links), or only
+        # non-candidates left: the round's outcome already reflects the new membership.
+        return state, []
+    return replace(state, rerun_pending=True), []

@@ -1,0 +1,117 @@
+"""place_instance: one PlaceInstance command -> one new instance, as a pure function.
+
+Ids and the ring port come in from the caller, so the same inputs give the same instance.
+"""
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from skulk.master.memory_estimate import instance_context_token_limit
+from skulk.master.placement.errors import PlacementError
+from skulk.master.placement.fit import CycleVerdict
+from skulk.master.placement.hosts import ring_hosts
+from skulk.master.placement.layers import layer_ranges
+from skulk.master.placement.search import PlacementRequest, choose_cycle
+from skulk.types.commands import PlaceInstance
+from skulk.types.ids import InstanceId, NodeId, RunnerId
+from skulk.types.instances import (
+    Instance,
+    InstanceMeta,
+    MlxRingInstance,
+    ShardAssignments,
+    Sharding,
+)
+from skulk.types.models import ModelCard
+from skulk.types.node import MemoryUsage, NodeNetworkInfo
+from skulk.types.shards import PipelineShardMetadata, ShardMetadata, TensorShardMetadata
+from skulk.types.topology import TopologySnapshot
+
+RunnerIds = Callable[[], RunnerId] | Sequence[RunnerId]
+
+
+def place_instance(
+    command: PlaceInstance,
+    topology: TopologySnapshot,
+    current_instances: Mapping[InstanceId, Instance],
+    node_memory: Mapping[NodeId, MemoryUsage],
+    node_network: Mapping[NodeId, NodeNetworkInfo],
+    *,
+    instance_id: InstanceId,
+    runner_ids: RunnerIds,
+    ephemeral_port: int,
+    excluded_nodes: Iterable[NodeId] = (),
+    node_names: Mapping[NodeId, str] | None = None,
+) -> Instance:
+    """The instance `command` asks for, or a PlacementError / PlacementInfoPendingError.
+
+    `excluded_nodes` adds to the command's own list. Runner ids are taken in rank order.
+    """
+    if instance_id in current_instances:
+        raise ValueError(f"instance id {instance_id} is already in use")
+    card = command.model_card
+    check_request(card, command.sharding, command.instance_meta)
+    request = PlacementRequest(
+        card=card,
+        sharding=command.sharding,
+        min_nodes=command.min_nodes,
+        excluded=frozenset(command.excluded_nodes) | frozenset(excluded_nodes),
+        node_memory=node_memory,
+        names=node_names,
+    )
+    verdict = choose_cycle(request, topology)
+    assignments = build_assignments(card, verdict, _take_runner_ids(runner_ids, verdict.cycle))
+    ram_totals = {node: node_memory[node].ram_total.in_bytes for node in verdict.cycle}
+    return MlxRingInstance(
+        instance_id=instance_id,
+        shard_assignments=assignments,
+        context_token_limit=instance_context_token_limit(assignments, ram_totals),
+        hosts_by_node=ring_hosts(verdict.cycle, ephemeral_port, topology, node_network, node_names),
+        ephemeral_port=ephemeral_port,
+    )
+
+
+def check_request(card: ModelCard, sharding: Sharding, meta: InstanceMeta) -> None:
+    """Refusals that depend only on what was asked, before looking at the cluster."""
+    if meta is InstanceMeta.MlxJaccl:
+        raise PlacementError(
+            "Requested RDMA (MlxJaccl) but RDMA is not supported on this cluster's hardware; "
+            "use MlxRing instead."
+        )
+    if sharding is Sharding.Tensor and not card.supports_tensor:
+        raise PlacementError(
+            "Requested Tensor sharding but this model does not support tensor parallelism: "
+            f"{card.model_id}"
+        )
+
+
+def build_assignments(
+    card: ModelCard, verdict: CycleVerdict, runner_ids: Sequence[RunnerId]
+) -> ShardAssignments:
+    """One runner per rank in cycle order; Pipeline ranks get contiguous layer ranges."""
+    size = len(verdict.cycle)
+    if verdict.sharding is Sharding.Tensor:
+        ranges = [(0, card.n_layers)] * size
+    else:
+        ranges = layer_ranges(verdict.layers)
+    shard_type = TensorShardMetadata if verdict.sharding is Sharding.Tensor else PipelineShardMetadata
+    runner_to_shard: dict[RunnerId, ShardMetadata] = {}
+    node_to_runner: dict[NodeId, RunnerId] = {}
+    for rank, (node, runner, (start, end)) in enumerate(zip(verdict.cycle, runner_ids, ranges)):
+        runner_to_shard[runner] = shard_type(
+            model_card=card,
+            device_rank=rank,
+            world_size=size,
+            start_layer=start,
+            end_layer=end,
+            n_layers=card.n_layers,
+        )
+        node_to_runner[node] = runner
+    return ShardAssignments(
+        model_id=card.model_id, runner_to_shard=runner_to_shard, node_to_runner=node_to_runner
+    )
+
+
+def _take_runner_ids(runner_ids: RunnerIds, cycle: Sequence[NodeId]) -> list[RunnerId]:
+    ids = [runner_ids() for _ in cycle] if callable(runner_ids) else list(runner_ids)[: len(cycle)]
+    if len(ids) < len(cycle) or len(set(ids)) != len(ids):
+        raise ValueError(f"need {len(cycle)} distinct runner ids, got {ids}")
+    return ids

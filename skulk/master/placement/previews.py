@@ -1,0 +1,102 @@
+"""Placement previews: every sharding x backend x width, each a usable instance or a reason."""
+
+from collections.abc import Iterable, Mapping
+
+from pydantic import BaseModel, ConfigDict
+
+from skulk.errors import SkulkError
+from skulk.master.placement.place import place_instance
+from skulk.types.commands import PlaceInstance
+from skulk.types.ids import InstanceId, ModelId, NodeId
+from skulk.types.instances import Instance, InstanceMeta, MlxRingInstance, Sharding
+from skulk.types.models import ModelCard
+from skulk.types.node import MemoryUsage, NodeNetworkInfo
+from skulk.types.shards import TensorShardMetadata
+from skulk.types.topology import TopologySnapshot
+
+PREVIEW_PORT = 49153  # previews are never started; any port in the ring range will do
+
+
+class PlacementPreview(BaseModel):
+    """One option for the dashboard: snake_case keys, the nested instance in wire form."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model_id: ModelId
+    sharding: Sharding
+    instance_meta: InstanceMeta
+    instance: Instance | None = None
+    memory_delta_by_node: dict[NodeId, int] | None = None  # informational: bytes per node
+    error: str | None = None
+
+
+def placement_previews(
+    model_card: ModelCard,
+    topology: TopologySnapshot,
+    node_memory: Mapping[NodeId, MemoryUsage],
+    node_network: Mapping[NodeId, NodeNetworkInfo],
+    current_instances: Mapping[InstanceId, Instance],
+    excluded_nodes: Iterable[NodeId] = (),
+    *,
+    node_names: Mapping[NodeId, str] | None = None,
+    ephemeral_port: int = PREVIEW_PORT,
+) -> list[PlacementPreview]:
+    """Distinct instances per (sharding, meta, width); all refusals of a pair collapse to one."""
+    if not topology.nodes:
+        return []
+    excluded = tuple(excluded_nodes)
+    previews: dict[tuple[Sharding, InstanceMeta, int], PlacementPreview] = {}
+    for sharding in Sharding:
+        for meta in InstanceMeta:
+            for width in range(1, len(topology.nodes) + 1):
+                command = PlaceInstance(
+                    command_id="preview",
+                    model_card=model_card,
+                    sharding=sharding,
+                    instance_meta=meta,
+                    min_nodes=width,
+                    excluded_nodes=list(excluded),
+                )
+                instance_id = f"preview-{sharding.value}-{meta.value}-{width}"
+                try:
+                    instance = place_instance(
+                        command, topology, current_instances, node_memory, node_network,
+                        instance_id=instance_id,
+                        runner_ids=[f"{instance_id}-runner-{rank}" for rank in range(width * 0 + len(topology.nodes))],
+                        ephemeral_port=ephemeral_port,
+                        node_names=node_names,
+                    )
+                except SkulkError as exc:
+                    # the last refusal of a pair wins, as the widest attempt says the most
+                    previews[(sharding, meta, 0)] = PlacementPreview(
+                        model_id=model_card.model_id, sharding=sharding, instance_meta=meta,
+                        error=exc.message,
+                    )
+                    continue
+                preview = _instance_preview(model_card, instance)
+                key = (preview.sharding, preview.instance_meta, len(instance.node_ids()))
+                previews.setdefault(key, preview)
+    return list(previews.values())
+
+
+def _instance_preview(card: ModelCard, instance: Instance) -> PlacementPreview:
+    """Labelled by what was placed: one node always comes back as a Pipeline ring."""
+    shards = instance.shard_assignments.runner_to_shard.values()
+    tensor = any(isinstance(shard, TensorShardMetadata) for shard in shards)
+    meta = InstanceMeta.MlxRing if isinstance(instance, MlxRingInstance) else InstanceMeta.MlxJaccl
+    return PlacementPreview(
+        model_id=card.model_id,
+        sharding=Sharding.Tensor if tensor else Sharding.Pipeline,
+        instance_meta=meta,
+        instance=instance,
+        memory_delta_by_node=memory_delta_by_node(card, instance.node_ids()),
+    )
+
+
+def memory_delta_by_node(card: ModelCard, nodes: Iterable[NodeId]) -> dict[NodeId, int]:
+    """Weights split evenly over the nodes sorted by id; leftover bytes go to the first."""
+    ordered = sorted(nodes)
+    if not ordered:
+        return {}
+    share, extra = divmod(card.storage_size.in_bytes, len(ordered))
+    return {node: share + (1 if i < extra else 0) for i, node in enumerate(ordered)}

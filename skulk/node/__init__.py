@@ -1,0 +1,1 @@
+"""The node's trio shells that tie net, election, routing and master together."""

@@ -1,0 +1,53 @@
+"""Direct cluster messages: decode once, count and drop garbage, route to router or master."""
+
+import logging
+from collections.abc import Callable
+
+from skulk import codec
+from skulk.errors import CodecError
+from skulk.types.ids import NodeId
+from skulk.types.wire import ClusterMessage, IndexedEvents
+
+log = logging.getLogger(__name__)
+
+
+class ClusterMessenger:
+    """Sends ClusterMessages to any node, short-circuiting messages to ourselves."""
+
+    def __init__(self, node_id: NodeId, net, protocol: str):
+        self.node_id = node_id
+        self._net = net
+        self._protocol = protocol
+        self.on_indexed: Callable[[IndexedEvents], None] = lambda msg: None
+        self.master_inbox: Callable[[], object | None] = lambda: None
+        self.counters = {"malformed_messages": 0, "master_messages_dropped": 0}
+
+    async def send(self, peer: NodeId, msg) -> None:
+        if peer == self.node_id:
+            self.deliver(peer, msg)
+            return
+        await self._net.send_direct(peer, self._protocol, codec.encode(msg, ClusterMessage))
+
+    def receive_bytes(self, peer: NodeId, data: bytes) -> None:
+        try:
+            msg = codec.decode(data, ClusterMessage)
+        except CodecError as exc:
+            self.counters["malformed_messages"] += 1
+            log.debug("dropped malformed cluster message from %s: %s", peer, exc)
+            return
+        self.deliver(peer, msg)
+
+    def deliver(self, peer: NodeId, msg) -> None:
+        if isinstance(msg, IndexedEvents):
+            if msg.session.master_node_id == peer:  # only the session's master indexes
+                self.on_indexed(msg)
+            return
+        inbox = self.master_inbox()
+        if inbox is None:
+            self.counters["master_messages_dropped"] += 1
+            return
+        inbox.send_nowait((peer, msg))
+
+    async def run(self, receiver) -> None:
+        async for message in receiver:
+            self.receive_bytes(message.peer_id, message.data)

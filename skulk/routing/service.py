@@ -1,0 +1,126 @@
+"""EventRouter: a node's link to the session's master for the ordered event log.
+
+Outbound, it sequences this node's events and retries them until they come back indexed.
+Inbound, it releases the master's indexed events strictly in order and folds them into state.
+"""
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from uuid import uuid4
+
+import trio
+
+from skulk.routing.buffer import IndexedBuffer
+from skulk.routing.outbox import Outbox
+from skulk.state.apply import apply
+from skulk.types.events import IndexedEvent
+from skulk.types.ids import NodeId, SessionId
+from skulk.types.state import State
+from skulk.types.wire import CatchUpRequest, IndexedEvents, LocalEvents
+
+log = logging.getLogger(__name__)
+
+SendToPeer = Callable[[NodeId, object], Awaitable[None]]
+CATCH_UP_INTERVAL = 1.0
+EVENT_HISTORY_LIMIT = 20_000
+
+
+class EventRouter:
+    def __init__(self, node_id: NodeId, send: SendToPeer):
+        self.node_id = node_id
+        self._send = send
+        self.session: SessionId | None = None
+        self.state = State()
+        self.history: list[IndexedEvent] = []  # this session's indexed events, bounded
+        self.counters = {"events_applied": 0, "stale_messages": 0, "send_failures": 0}
+        self._buffer = IndexedBuffer()
+        self._outbox = Outbox(origin="")
+        self._wake = trio.Event()
+        self._listeners: list[trio.MemorySendChannel] = []
+        self.changed = trio.Event()
+
+    @property
+    def master_id(self) -> NodeId | None:
+        return self.session.master_node_id if self.session else None
+
+    def set_session(self, session: SessionId) -> None:
+        """A new session starts from nothing: the master sends a snapshot or the whole log."""
+        self.session = session
+        self.state = State()
+        self.history = []
+        self._buffer = IndexedBuffer()
+        self._outbox = Outbox(origin=f"{self.node_id}/{uuid4()}")
+        self._notify()
+
+    def subscribe(self) -> trio.MemoryReceiveChannel:
+        send, recv = trio.open_memory_channel(math.inf)
+        self._listeners.append(send)
+        return recv
+
+    def send_event(self, event) -> None:
+        if self.session is None:
+            log.debug("dropping %s: no session yet", type(event).__name__)
+            return
+        self._outbox.add(event)
+        self._wake.set()
+
+    def on_indexed(self, msg: IndexedEvents) -> None:
+        if msg.session != self.session:
+            self.counters["stale_messages"] += 1
+            return
+        released = self._buffer.ingest(msg.events)
+        for ie in released:
+            self.state = apply(self.state, ie)
+            self.history.append(ie)
+        if len(self.history) > EVENT_HISTORY_LIMIT:
+            del self.history[: len(self.history) - EVENT_HISTORY_LIMIT]
+        if released:
+            self.counters["events_applied"] += len(released)
+            self._outbox.acknowledge(released)
+            self._publish(released)
+            self._notify()
+        if self._buffer.has_gap:
+            self._wake.set()
+
+    def _publish(self, released: list[IndexedEvent]) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener.send_nowait(released)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                self._listeners.remove(listener)
+
+    def _notify(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            with trio.move_on_after(CATCH_UP_INTERVAL):
+                await self._wake.wait()
+            self._wake = trio.Event()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        master = session.master_node_id
+        for first_idx, events in self._outbox.due(trio.current_time()):
+            msg = LocalEvents(session=session, origin=self._outbox.origin,
+                              first_origin_idx=first_idx, events=events)
+            await self._try_send(master, msg)
+        await self._try_send(master, CatchUpRequest(session=session, next_idx=self._buffer.next_idx))
+
+    async def _try_send(self, peer: NodeId, msg) -> None:
+        try:
+            await self._send(peer, msg)
+        except Exception as exc:  # noqa: BLE001 - any transport failure is retried later
+            self.counters["send_failures"] += 1
+            log.debug("send to master %s failed: %s", peer, exc)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)

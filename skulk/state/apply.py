@@ -1,0 +1,169 @@
+"""apply(state, indexed_event) -> state. Pure: no clock, no I/O; State is never mutated."""
+
+from collections.abc import Callable
+from typing import Any
+
+from skulk.state.topology import add_edge, add_node, remove_edge, remove_node
+from skulk.types import events as ev
+from skulk.types.node import NodeNetworkInfo, NodeNetworkInterfaces
+from skulk.types.runners import RunnerShutdown
+from skulk.types.state import State
+from skulk.types.tasks import TaskStatus
+
+
+class OutOfOrderEvent(ValueError):
+    """An indexed event that does not directly follow the last applied one."""
+
+
+def apply(state: State, indexed: ev.IndexedEvent) -> State:
+    """Fold one indexed event in; indices must be contiguous."""
+    event = indexed.event
+    if isinstance(event, ev.StateSnapshotHydrated):
+        return event.state.model_copy(update={"last_event_applied_idx": indexed.idx})
+    if indexed.idx != state.last_event_applied_idx + 1:
+        raise OutOfOrderEvent(
+            f"event idx {indexed.idx} after {state.last_event_applied_idx}"
+        )
+    new_state = apply_event(state, event)
+    return new_state.model_copy(update={"last_event_applied_idx": indexed.idx})
+
+
+def apply_event(state: State, event: Any) -> State:
+    handler = _HANDLERS.get(type(event))
+    return handler(state, event) if handler else state
+
+
+def _with(state: State, **fields: Any) -> State:
+    return state.model_copy(update=fields)
+
+
+def _without(mapping: dict, *keys: Any) -> dict:
+    return {k: v for k, v in mapping.items() if k not in keys}
+
+
+def apply_task_created(state: State, e: ev.TaskCreated) -> State:
+    return _with(state, tasks={**state.tasks, e.task_id: e.task})
+
+
+def apply_task_status_updated(state: State, e: ev.TaskStatusUpdated) -> State:
+    task = state.tasks.get(e.task_id)
+    if task is None:
+        return state
+    update: dict[str, Any] = {"task_status": e.task_status}
+    if e.task_status != TaskStatus.Failed and hasattr(task, "error_type"):
+        update |= {"error_type": None, "error_message": None}
+    return _with(state, tasks={**state.tasks, e.task_id: task.model_copy(update=update)})
+
+
+def apply_task_failed(state: State, e: ev.TaskFailed) -> State:
+    task = state.tasks.get(e.task_id)
+    if task is None:
+        return state
+    update: dict[str, Any] = {"task_status": TaskStatus.Failed}
+    if hasattr(task, "error_type"):
+        update |= {"error_type": e.error_type, "error_message": e.error_message}
+    return _with(state, tasks={**state.tasks, e.task_id: task.model_copy(update=update)})
+
+
+def apply_task_deleted(state: State, e: ev.TaskDeleted) -> State:
+    return _with(state, tasks=_without(state.tasks, e.task_id))
+
+
+def apply_instance_created(state: State, e: ev.InstanceCreated) -> State:
+    instance = e.instance
+    return _with(state, instances={**state.instances, instance.instance_id: instance})
+
+
+def apply_instance_deleted(state: State, e: ev.InstanceDeleted) -> State:
+    instance = state.instances.get(e.instance_id)
+    if instance is None:
+        return state
+    runner_ids = set(instance.shard_assignments.runner_to_shard)
+    return _with(
+        state,
+        instances=_without(state.instances, e.instance_id),
+        runners=_without(state.runners, *runner_ids),
+    )
+
+
+def _owned_runner_ids(state: State) -> set[str]:
+    return {
+        rid for inst in state.instances.values() for rid in inst.shard_assignments.runner_to_shard
+    }
+
+
+def apply_runner_status_updated(state: State, e: ev.RunnerStatusUpdated) -> State:
+    if isinstance(e.runner_status, RunnerShutdown):
+        return _with(state, runners=_without(state.runners, e.runner_id))
+    if e.runner_id not in _owned_runner_ids(state):
+        return state  # no resurrection of runners whose instance is gone
+    return _with(state, runners={**state.runners, e.runner_id: e.runner_status})
+
+
+def apply_node_timed_out(state: State, e: ev.NodeTimedOut) -> State:
+    node = e.node_id
+    dead = {
+        iid: inst for iid, inst in state.instances.items()
+        if node in inst.shard_assignments.node_to_runner
+    }
+    dead_runners = {rid for inst in dead.values() for rid in inst.shard_assignments.runner_to_shard}
+    tasks = {tid: t for tid, t in state.tasks.items() if t.instance_id not in dead}
+    return _with(
+        state,
+        topology=remove_node(state.topology, node),
+        instances=_without(state.instances, *dead),
+        runners=_without(state.runners, *dead_runners),
+        tasks=tasks,
+        last_seen=_without(state.last_seen, node),
+        downloads=_without(state.downloads, node),
+        node_network=_without(state.node_network, node),
+        node_thunderbolt=_without(state.node_thunderbolt, node),
+        node_thunderbolt_bridge=_without(state.node_thunderbolt_bridge, node),
+    )
+
+
+def apply_node_gathered_info(state: State, e: ev.NodeGatheredInfo) -> State:
+    fields: dict[str, Any] = {
+        "topology": add_node(state.topology, e.node_id),
+        "last_seen": {**state.last_seen, e.node_id: e.when},
+    }
+    if isinstance(e.info, NodeNetworkInterfaces):
+        info = NodeNetworkInfo(interfaces=e.info.ifaces)
+        fields["node_network"] = {**state.node_network, e.node_id: info}
+    return _with(state, **fields)
+
+
+def apply_node_download_progress(state: State, e: ev.NodeDownloadProgress) -> State:
+    progress = e.download_progress
+    entries = [d for d in state.downloads.get(progress.node_id, []) if d.model_id != progress.model_id]
+    entries.append(progress)
+    return _with(state, downloads={**state.downloads, progress.node_id: entries})
+
+
+def apply_topology_edge_created(state: State, e: ev.TopologyEdgeCreated) -> State:
+    return _with(state, topology=add_edge(state.topology, e.conn))
+
+
+def apply_topology_edge_deleted(state: State, e: ev.TopologyEdgeDeleted) -> State:
+    return _with(state, topology=remove_edge(state.topology, e.conn))
+
+
+def apply_tracing_state_changed(state: State, e: ev.TracingStateChanged) -> State:
+    return _with(state, tracing_enabled=e.enabled)
+
+
+_HANDLERS: dict[type, Callable[[State, Any], State]] = {
+    ev.TaskCreated: apply_task_created,
+    ev.TaskStatusUpdated: apply_task_status_updated,
+    ev.TaskFailed: apply_task_failed,
+    ev.TaskDeleted: apply_task_deleted,
+    ev.InstanceCreated: apply_instance_created,
+    ev.InstanceDeleted: apply_instance_deleted,
+    ev.RunnerStatusUpdated: apply_runner_status_updated,
+    ev.NodeTimedOut: apply_node_timed_out,
+    ev.NodeGatheredInfo: apply_node_gathered_info,
+    ev.NodeDownloadProgress: apply_node_download_progress,
+    ev.TopologyEdgeCreated: apply_topology_edge_created,
+    ev.TopologyEdgeDeleted: apply_topology_edge_deleted,
+    ev.TracingStateChanged: apply_tracing_state_changed,
+}

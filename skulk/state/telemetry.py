@@ -1,0 +1,33 @@
+"""Last-write-wins view of gossiped heartbeats. Pure: callers pass `now` (monotonic s)."""
+
+from dataclasses import dataclass, field
+
+from skulk.types.ids import NodeId
+from skulk.types.wire import NodeHeartbeat
+
+
+@dataclass
+class TelemetryView:
+    heartbeats: dict[NodeId, NodeHeartbeat] = field(default_factory=dict)
+    received_at: dict[NodeId, float] = field(default_factory=dict)
+
+    def update(self, hb: NodeHeartbeat, now: float) -> bool:
+        """Record a heartbeat; True if the node was not known (or had gone stale) before."""
+        is_new = hb.node_id not in self.heartbeats
+        self.heartbeats[hb.node_id] = hb
+        self.received_at[hb.node_id] = now
+        return is_new
+
+    def prune(self, now: float, timeout: float) -> list[NodeId]:
+        stale = [n for n, t in self.received_at.items() if now - t > timeout]
+        for n in stale:
+            self.heartbeats.pop(n, None)
+            self.received_at.pop(n, None)
+        return stale
+
+    def live(self, now: float, timeout: float) -> dict[NodeId, NodeHeartbeat]:
+        return {n: hb for n, hb in self.heartbeats.items() if now - self.received_at[n] <= timeout}
+
+    def age(self, node: NodeId, now: float) -> float | None:
+        t = self.received_at.get(node)
+        return None if t is None else now - t
