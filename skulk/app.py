@@ -10,7 +10,7 @@ import trio
 
 from skulk import probe
 from skulk.api.app import create_app, serve_api
-from skulk.config import NodePaths, Settings
+from skulk.config import NodePaths, Settings, resolve_node_name
 from skulk.election.service import ElectionService
 from skulk.master.decide import ReconcileParams
 from skulk.master.service import MasterService
@@ -33,13 +33,13 @@ class Node:
     def __init__(self, settings: Settings, paths: NodePaths):
         self.settings = settings
         self.paths = paths
-        keypair = load_or_create_keypair(paths.identity_file)
+        keypair = load_or_create_keypair(paths.identity_key_file)
         self.net = NetService(keypair, NetConfig(
             listen_host=settings.libp2p_host, port=settings.libp2p_port,
             namespace=settings.cluster.namespace, bootstrap_peers=tuple(settings.bootstrap_peers),
             mdns=settings.discovery.mdns, topics=GOSSIP_TOPICS, protocols=DIRECT_PROTOCOLS))
         self.node_id = self.net.node_id
-        self.friendly_name = settings.resolved_node_name()
+        self.friendly_name = resolve_node_name(settings)
         self.telemetry = TelemetryView()
         self.messenger = ClusterMessenger(self.node_id, self.net, CLUSTER_PROTOCOL)
         self.router = EventRouter(self.node_id, self.messenger.send)

@@ -125,7 +125,8 @@ def _frame(obj) -> bytes:
     b"\x01\xc1",  # reserved msgpack byte
     b"\x02" + msgpack.packb({"TestEvent": {}}),  # wrong version
     b"\x00" + msgpack.packb({"TestEvent": {}}),
-    b"\x01" + msgpack.packb({"TestEvent": {}})[:-1] + b"\x92",  # trailing garbage
+    b"\x01" + msgpack.packb({"TestEvent": {}}) + b"\x00",  # trailing garbage
+    b"\x01" + msgpack.packb({"TestEvent": {}})[:-1] + b"\x92",  # truncated array
     _frame({"TestEvent": {"note": "x", "bogus": 1}}),  # unknown field
     _frame({"NoSuchEvent": {}}),  # unknown tag
     _frame({"TestEvent": {}, "TaskDeleted": {}}),  # two tags

@@ -2,6 +2,11 @@
 
 No clock reads and no I/O: the shell feeds `Tick()` every 100 ms plus received messages and
 connection updates, and performs the `Broadcast`/`Elected` outputs it gets back.
+
+Where the reference leaves a node split from its peers, this core re-elects (each rule says
+why at its place): a membership change during a round is queued only when the round cannot
+already reflect it; a late status at our clock that we never counted starts a new round; a
+status behind our clock is answered; a round that heard none of our peers is retried once.
 """
 
 from __future__ import annotations
@@ -18,8 +23,6 @@ CAMPAIGN_TICKS = 30  # DEFAULT_ELECTION_TIMEOUT, 3.0 s
 SETTLE_TICKS = 2  # CONNECTION_SETTLE_DELAY, 0.2 s
 FORCE_MASTER_SENIORITY = 1_000_000
 NON_CANDIDATE_SENIORITY = -1
-
-RankKey = tuple[int, int, int, str]
 
 
 # Inputs ----------------------------------------------------------------------------------
@@ -79,6 +82,7 @@ class Round:
     candidates: tuple[ElectionMessage, ...]
     started_at: int
     ends_at: int
+    retry: bool = False  # a retry after a round that heard no peer (retried only once)
 
     @property
     def participants(self) -> frozenset[NodeId]:
@@ -104,12 +108,12 @@ class ElectionState:
     current_session: SessionId | None = None
     round: Round | None = None
     settle: Settle | None = None
-    # A membership change arrived during a round that could not reflect it: run another after.
-    rerun_pending: bool = False
+    # Peers that joined during a round started before they did: re-elect unless it counted them.
+    rerun_for: frozenset[NodeId] = frozenset()
     peer_counts: tuple[tuple[NodeId, int], ...] = ()
-    # Who took part in the last finished round and the rank of its winner (late-message check).
-    last_participants: frozenset[NodeId] = frozenset()
-    last_winner: RankKey | None = None
+    # The statuses the last finished round counted, ours included (to judge late messages).
+    last_candidates: tuple[ElectionMessage, ...] = ()
+    answered_at: int = -1  # the tick we last answered a status behind our clock
 
     @property
     def session(self) -> SessionId:
@@ -145,7 +149,7 @@ def start(
         current_session=SessionId(master_node_id=node_id, election_clock=0),
     )
     state, outputs = _start_round(state, clock=0, candidates=(), timeout=0)
-    state, more = _finish_round(state)
+    state, more = _elect_winner(state)
     return state, outputs + more
 
 
@@ -198,6 +202,7 @@ def _start_round(
     clock: int,
     candidates: tuple[ElectionMessage, ...],
     timeout: int = CAMPAIGN_TICKS,
+    retry: bool = False,
 ) -> tuple[ElectionState, list[Output]]:
     """Abandon any round in flight, add our own status and broadcast it."""
     state = replace(state, clock=clock)
@@ -208,9 +213,10 @@ def _start_round(
         candidates=_with_candidate(candidates, status),
         started_at=state.now,
         ends_at=state.now + timeout,
+        retry=retry,
     )
     # Any round that starts now sees the current links, so a queued rerun is satisfied.
-    return replace(state, round=new_round, rerun_pending=False), [Broadcast(status)]
+    return replace(state, round=new_round, rerun_for=frozenset()), [Broadcast(status)]
 
 
 def _new_round(state: ElectionState) -> tuple[ElectionState, list[Output]]:
@@ -218,7 +224,21 @@ def _new_round(state: ElectionState) -> tuple[ElectionState, list[Output]]:
     return _start_round(state, clock=state.clock + 1, candidates=())
 
 
-def _finish_round(state: ElectionState) -> tuple[ElectionState, list[Output]]:
+def _end_round(state: ElectionState) -> tuple[ElectionState, list[Output]]:
+    current = state.round
+    assert current is not None
+    if len(current.candidates) == 1 and state.present_peers and not current.retry:
+        # Connected, yet no peer spoke: they sit idle at our clock (e.g. we restarted and look
+        # like our old self to them). A higher clock makes them take part.
+        return _start_round(state, clock=state.clock + 1, candidates=(), retry=True)
+    state, outputs = _elect_winner(state)
+    if state.rerun_for - current.participants:
+        state, more = _new_round(state)  # the reference: await the round, then bump
+        return state, outputs + more
+    return replace(state, rerun_for=frozenset()), outputs
+
+
+def _elect_winner(state: ElectionState) -> tuple[ElectionState, list[Output]]:
     current = state.round
     assert current is not None
     winner = max(current.candidates, key=ElectionMessage.rank_key)
@@ -235,8 +255,7 @@ def _finish_round(state: ElectionState) -> tuple[ElectionState, list[Output]]:
         round=None,
         seniority=seniority,
         current_session=winner.proposed_session,
-        last_participants=current.participants,
-        last_winner=winner.rank_key(),
+        last_candidates=current.candidates,
     )
     # Rebroadcast first, in case a peer missed the opening status.
     return state, [Broadcast(current.status), Elected(result)]
@@ -245,16 +264,13 @@ def _finish_round(state: ElectionState) -> tuple[ElectionState, list[Output]]:
 def _on_tick(state: ElectionState) -> tuple[ElectionState, list[Output]]:
     state = replace(state, now=state.now + 1)
     outputs: list[Output] = []
-    # Settle before finishing: a vanished candidate must cancel the round, not win it.
+    # Settle before ending: a vanished candidate must cancel the round, not win it.
     if state.settle is not None and state.now >= state.settle.first_seen + SETTLE_TICKS:
         state, more = _settle_connections(state)
         outputs += more
     if state.round is not None and state.now >= state.round.ends_at:
-        state, more = _finish_round(state)
+        state, more = _end_round(state)
         outputs += more
-        if state.rerun_pending:
-            state, more = _new_round(state)
-            outputs += more
     return state, outputs
 
 
@@ -267,27 +283,30 @@ def _on_message(state: ElectionState, message: ElectionMessage) -> tuple[Electio
     if message.clock > state.clock:
         return _start_round(state, clock=message.clock, candidates=(message,))
     if message.clock < state.clock:
-        return state, []
+        return _answer_stale(state)
     if state.round is not None:
         candidates = _with_candidate(state.round.candidates, message)
         return replace(state, round=replace(state.round, candidates=candidates)), []
-    return _on_late_message(state, message)
-
-
-def _on_late_message(
-    state: ElectionState, message: ElectionMessage
-) -> tuple[ElectionState, list[Output]]:
-    """A status for the round we already finished (the reference drops it).
-
-    Usually it is a peer's end-of-round rebroadcast and changes nothing. But if it comes from
-    a node our round never heard and it outranks our winner, peers may have decided
-    differently (a lost message): re-elect at clock + 1 so everyone decides together.
-    """
-    if _sender(message) in state.last_participants:
-        return state, []
-    if state.last_winner is not None and message.rank_key() <= state.last_winner:
-        return state, []
+    if message in state.last_candidates:
+        return state, []  # a peer's end-of-round rebroadcast of a status we counted
+    # The reference drops this too; but its sender is deciding a round we finished without
+    # it (a lost message, a restarted node), so we may disagree: re-elect together.
     return _new_round(state)
+
+
+def _answer_stale(state: ElectionState) -> tuple[ElectionState, list[Output]]:
+    """Repeat our status to a sender behind our clock (the reference only drops it).
+
+    Otherwise a node that restarted or reconnected unnoticed (its new connections coalesced
+    with the old ones) stays on its own session: nobody else has a reason to broadcast.
+    """
+    if state.answered_at == state.now:
+        return state, []  # one answer per tick serves every straggler
+    if state.round is not None:
+        own = state.round.status
+    else:
+        own = next(m for m in state.last_candidates if _sender(m) == state.node_id)
+    return replace(state, answered_at=state.now), [Broadcast(own)]
 
 
 # Connections -----------------------------------------------------------------------------
@@ -327,8 +346,9 @@ def _on_membership_change(
 ) -> tuple[ElectionState, list[Output]]:
     """Re-elect on a change of present peers, unless the round in flight already covers it.
 
-    The reference awaits the round in flight and then bumps the clock; here that is a queued
-    rerun, with two shortcuts so that a master's death costs one round, not two.
+    The reference awaits the round in flight and then bumps the clock; here that is a rerun
+    queued for the joiners, skipped if the round counted them, so that a master's death
+    costs one round, not two.
     """
     current = state.round
     if current is None:
@@ -339,4 +359,4 @@ def _on_membership_change(
         # Started after the change was seen (its statuses crossed the new links), or only
         # non-candidates left: the round's outcome already reflects the new membership.
         return state, []
-    return replace(state, rerun_pending=True), []
+    return replace(state, rerun_for=state.rerun_for | joined), []

@@ -43,6 +43,8 @@ class SimNode:
     candidate: bool
     state: ElectionState | None = None  # None while killed
     links_at_death: list[NodeId] = field(default_factory=list)
+    # Connections per peer still open from a previous (halted) process: not ours to see close.
+    stale: Counter[NodeId] = field(default_factory=Counter)
 
     @property
     def alive(self) -> bool:
@@ -78,24 +80,36 @@ class Simulator:
         self.nodes[node_id] = SimNode(node_id, force_master, candidate)
         self._boot(node_id)
 
-    def kill(self, node_id: NodeId) -> None:
-        """SIGKILL: every peer sees its connections close; the node stops."""
+    def halt(self, node_id: NodeId) -> None:
+        """The process stops, but its peers have not noticed yet: links stay until `disconnect`."""
         node = self._live(node_id)
-        peers = sorted(self.peers_of(node_id), key=self._order)
         node.state = None
-        node.links_at_death = peers
-        for peer in peers:
-            while self.links[frozenset((node_id, peer))]:
-                self.disconnect(node_id, peer)
+        node.links_at_death = sorted(self.peers_of(node_id), key=self._order)
+
+    def kill(self, node_id: NodeId) -> None:
+        """SIGKILL: the node stops and every peer sees its connections close at once."""
+        self.halt(node_id)
+        self._drop_links(node_id)
 
     def restart(self, node_id: NodeId) -> None:
-        """A fresh core with the same id, redialling the peers it had when it died."""
-        if self.nodes[node_id].alive:
+        """A fresh core with the same id, redialling the peers it had when it died.
+
+        After `halt`, the old connections linger (peers see the new ones as extra) until a
+        `disconnect` closes them, which only the peer notices.
+        """
+        node = self.nodes[node_id]
+        if node.alive:
             self.kill(node_id)
+        node.stale = Counter({peer: self.links[frozenset((node_id, peer))] for peer in self.peers_of(node_id)})
         self._boot(node_id)
-        for peer in self.nodes[node_id].links_at_death:
+        for peer in node.links_at_death:
             if self.nodes[peer].alive:
                 self.connect(node_id, peer)
+
+    def _drop_links(self, node_id: NodeId) -> None:
+        for peer in sorted(self.peers_of(node_id), key=self._order):
+            while self.links[frozenset((node_id, peer))]:
+                self.disconnect(node_id, peer)
 
     def _boot(self, node_id: NodeId) -> None:
         node = self.nodes[node_id]
@@ -122,8 +136,12 @@ class Simulator:
         self.links[link] -= 1
         if self.links[link] == 0:
             del self.links[link]
-        self._feed(a, PeerConnectionChanged(b, False))
-        self._feed(b, PeerConnectionChanged(a, False))
+        for end, peer in ((a, b), (b, a)):
+            stale = self.nodes[end].stale
+            if stale[peer]:
+                stale[peer] -= 1  # the previous process's connection: this one never had it
+            else:
+                self._feed(end, PeerConnectionChanged(peer, False))
         self._drain()
 
     def connect_all(self) -> None:

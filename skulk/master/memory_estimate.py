@@ -55,7 +55,8 @@ def per_token_kv_bytes(card: ModelCard) -> int:
 
 def usable_memory(memory: MemoryUsage) -> int:
     """min(available, 75% of total): the GPU working-set ceiling caps what a shard may use."""
-    ceiling = math.floor(memory.ram_total.in_bytes * GPU_WORKING_SET_FRACTION)
+    share = GPU_WORKING_SET_FRACTION
+    ceiling = memory.ram_total.in_bytes * share.numerator // share.denominator
     return min(memory.ram_available.in_bytes, ceiling)
 
 
@@ -75,13 +76,24 @@ def footprint_parts(card: ModelCard, fraction: Fraction | float) -> FootprintPar
         return FootprintParts(Fraction(0), factor, Fraction(0), 0, 0)
     weights = card.storage_size.in_bytes * fraction
     kv = kv_bytes(card, card.n_layers, KV_CONTEXT_BUDGET_TOKENS) * fraction
-    total = math.ceil(weights * factor + kv + MEMORY_OVERHEAD_FLOOR)
-    return FootprintParts(weights, factor, kv, MEMORY_OVERHEAD_FLOOR, total)
+    return FootprintParts(weights, factor, kv, MEMORY_OVERHEAD_FLOOR, _total(card, fraction))
 
 
 def estimate_shard_footprint(card: ModelCard, fraction: Fraction | float) -> int:
     """Bytes a rank holding `fraction` of the model needs: weights x factor + KV + floor."""
-    return footprint_parts(card, fraction).total
+    fraction = Fraction(fraction)
+    return _total(card, fraction) if fraction > 0 else 0
+
+
+def _total(card: ModelCard, fraction: Fraction) -> int:
+    # integer form of ceil(storage*f*factor + kv*f + floor): the planner calls this per node
+    # of every candidate ring, where Fraction objects would dominate the cost
+    p, q = fraction.numerator, fraction.denominator
+    factor = overhead_factor(card)
+    a, b = factor.numerator, factor.denominator
+    kv = kv_bytes(card, card.n_layers, KV_CONTEXT_BUDGET_TOKENS)
+    numerator = card.storage_size.in_bytes * p * a + kv * p * b
+    return -(-numerator // (q * b)) + MEMORY_OVERHEAD_FLOOR
 
 
 def instance_context_token_limit(

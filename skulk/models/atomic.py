@@ -73,6 +73,7 @@ def build_dir_atomically(
         _remove_stale_partials(target)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{_TMP_MARK}", dir=target.parent))
         try:
+            tmp.chmod(0o755)  # mkdtemp makes it owner-only; the model dir is shared read-only
             builder(tmp)
             _fsync_tree(tmp)
             if target.exists():

@@ -101,7 +101,9 @@ class ModelCatalog:
     def require(self, model_id: ModelId) -> ModelCard:
         card = self.get(model_id)
         if card is None:
-            raise NotFound(f"no model card for {model_id!r}", param="model_id", code="model_not_found")
+            raise NotFound(
+                f"no model card for {model_id!r}", param="model_id", code="model_not_found"
+            )
         return card
 
     def all(self) -> list[ModelCard]:

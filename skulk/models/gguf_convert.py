@@ -7,7 +7,6 @@ The tokenizer and chat template are rebuilt from the GGUF metadata (`gguf_tokeni
 """
 
 import collections
-import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -36,25 +35,6 @@ _IN_BLOCK = {
     "ffn_up": "mlp.up_proj",
     "ffn_down": "mlp.down_proj",
 }
-
-
-def find_package_file(package: str, filename: str) -> Path | None:
-    """Path of `filename` inside an installed distribution's top-level package, or None.
-
-    Uses `find_spec`, which locates the package without running its code.
-    """
-    module = package.replace("-", "_")
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / filename
-        if candidate.exists():
-            return candidate
-    return None
 
 
 def read_gguf_metadata(path: Path) -> dict[str, Any]:

@@ -52,7 +52,7 @@ class Dialer:
         self._timeout = timeout
         self._interval = interval
         self._targets: dict[str, _Target] = {}
-        self._in_flight: set[str] = set()
+        self._in_flight: dict[str, _Target] = {}
 
     def add(self, address: PeerAddress) -> None:
         key = str(address)
@@ -63,15 +63,19 @@ class Dialer:
         async with trio.open_nursery() as nursery:
             while True:
                 for key, target in list(self._targets.items()):
-                    if key not in self._in_flight and self._needs_dial(target):
-                        self._in_flight.add(key)
+                    if self._needs_dial(key, target):
+                        self._in_flight[key] = target
                         nursery.start_soon(self._dial, key, target)
                 await trio.sleep(self._interval)
 
-    def _needs_dial(self, target: _Target) -> bool:
-        if target.is_self:
+    def _needs_dial(self, key: str, target: _Target) -> bool:
+        if target.is_self or key in self._in_flight:
             return False
-        return target.peer_id is None or not self._is_connected(target.peer_id)
+        if target.peer_id is None:
+            return True
+        # One dial per peer at a time, though a peer may be known by several addresses.
+        dialing = {t.peer_id for t in self._in_flight.values()}
+        return target.peer_id not in dialing and not self._is_connected(target.peer_id)
 
     async def _dial(self, key: str, target: _Target) -> None:
         try:
@@ -83,7 +87,7 @@ class Dialer:
             target.learned_id = None
             log.debug("dial %s failed: %r", target.address, e)
         finally:
-            self._in_flight.discard(key)
+            del self._in_flight[key]
 
     async def _connect(self, target: _Target) -> None:
         addrs = await resolve(target.address)

@@ -26,7 +26,9 @@ class DirectStreams:
     the receiver discards the partial frame instead of misreading what follows.
     """
 
-    def __init__(self, host: IHost, counters: Counter[str], fanouts: dict[str, Fanout[DirectMessage]]):
+    def __init__(
+        self, host: IHost, counters: Counter[str], fanouts: dict[str, Fanout[DirectMessage]]
+    ) -> None:
         self._host = host
         self._counters = counters
         self._fanouts = fanouts
@@ -42,7 +44,9 @@ class DirectStreams:
                     await self._send_locked(key, data)
         except trio.TooSlowError:
             self._counters["direct_send_failed"] += 1
-            raise NetError(f"sending to {peer_id} on {protocol} timed out after {timeout}s") from None
+            raise NetError(
+                f"sending to {peer_id} on {protocol} timed out after {timeout}s"
+            ) from None
         except NetError:
             self._counters["direct_send_failed"] += 1
             raise

@@ -40,7 +40,7 @@ def build_host(keypair: KeyPair, config: NetConfig) -> IHost:
         sec_opt={NOISE_ID: noise},
         muxer_opt={YAMUX_ID: Yamux},
         psk=cluster_psk(config.namespace),
-        enable_mDNS=config.mdns,
+        enable_mDNS=False,  # skulk.net.mdns runs discovery itself
     )
 
 

@@ -14,9 +14,7 @@ def load_or_create_keypair(path: Path) -> KeyPair:
     if path.exists():
         return load_identity(path)
     keypair = create_new_key_pair()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_identity(keypair, path)
-    path.chmod(0o600)
+    save_identity(keypair, path)  # creates parent dirs, writes with mode 0600
     return keypair
 
 

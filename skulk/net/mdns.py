@@ -1,16 +1,22 @@
-"""Bridge py-libp2p's mDNS discoveries into the dial loop.
+"""LAN discovery over mDNS, feeding the dial loop.
 
-mDNS only fills the peerstore; it never dials. Its discovery callback runs on
-zeroconf's thread, so we hop back into trio before touching any state.
+We drive py-libp2p's MDNSDiscovery ourselves instead of `new_host(enable_mDNS=True)`:
+that one advertises the raw listen address (0.0.0.0 when listening on all
+interfaces, useless to a peer), registers on the event loop thread (blocking it for
+~1.6 s) and only fills the peerstore, never dialing.
 """
 
+import hashlib
 import ipaddress
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import trio
+from libp2p.abc import IHost
 from libp2p.discovery.events.peerDiscovery import peerDiscovery
+from libp2p.discovery.mdns.mdns import MDNSDiscovery, create_mdns_discovery
 from libp2p.peer.peerinfo import PeerInfo
 
 from skulk.net.addrs import PeerAddress, parse_bootstrap_peer
@@ -18,8 +24,48 @@ from skulk.net.addrs import PeerAddress, parse_bootstrap_peer
 log = logging.getLogger(__name__)
 
 
+async def run_mdns(
+    host: IHost, namespace: str, advertised: list[str], on_peer: Callable[[PeerAddress], None]
+) -> None:
+    """Advertise `advertised` and report discovered peers until cancelled."""
+    with discovery_bridge(on_peer):
+        create = partial(
+            create_mdns_discovery,
+            host.get_network(),
+            port=int(advertised[0].split("/")[4]),
+            listen_addrs=advertised,
+            private_network_fingerprint=_fingerprint(namespace),
+        )
+        # Zeroconf setup and registration block for seconds: keep them off the loop.
+        try:
+            discovery: MDNSDiscovery = await trio.to_thread.run_sync(create)
+        except Exception:
+            log.warning("mDNS discovery unavailable; relying on bootstrap peers", exc_info=True)
+            return
+        try:
+            await trio.to_thread.run_sync(discovery.broadcaster.register)
+            await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(_stop_quietly, discovery)
+
+
+def _stop_quietly(discovery: MDNSDiscovery) -> None:
+    try:
+        discovery.stop()
+    except Exception:
+        log.debug("stopping mDNS failed", exc_info=True)
+
+
+def _fingerprint(namespace: str) -> str:
+    # Separate service types keep other clusters' nodes off our dial list. Short
+    # (DNS-SD service labels are at most 15 bytes) and unrelated to the PSK bytes.
+    return hashlib.sha3_256(b"skulk_mdns" + namespace.encode()).hexdigest()[:8]
+
+
 @contextmanager
-def mdns_discoveries(on_peer: Callable[[PeerAddress], None]) -> Iterator[None]:
+def discovery_bridge(on_peer: Callable[[PeerAddress], None]) -> Iterator[None]:
+    """Call `on_peer` in trio for each address mDNS discovers (on zeroconf's thread)."""
     token = trio.lowlevel.current_trio_token()
 
     def handler(info: PeerInfo) -> None:

@@ -2,10 +2,9 @@
 
 import logging
 from collections import Counter
-from contextlib import ExitStack
 
 import trio
-from libp2p.abc import IHost
+from libp2p.abc import IHost, ISubscriptionAPI
 from libp2p.crypto.keys import KeyPair
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
@@ -21,7 +20,7 @@ from skulk.net.errors import NetError
 from skulk.net.fanout import Fanout
 from skulk.net.gossip import publish, pump_subscription
 from skulk.net.host import build_host, build_pubsub, listen_multiaddr
-from skulk.net.mdns import mdns_discoveries
+from skulk.net.mdns import run_mdns
 from skulk.net.messages import DirectMessage, GossipMessage, PeerConnectionChanged
 
 log = logging.getLogger(__name__)
@@ -49,7 +48,9 @@ class NetService:
         self._direct: DirectStreams | None = None
         self._tracker = ConnectionTracker(self._conn_out, on_lost=self._on_peer_lost)
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         host = build_host(self._keypair, self.config)
         pubsub, router = build_pubsub(host)
         direct = DirectStreams(host, self.counters, self._direct_out)
@@ -72,26 +73,38 @@ class NetService:
                 await pubsub.wait_until_ready()
                 subs = {t: await pubsub.subscribe(t) for t in self.config.topics}
                 async with host.run(listen_addrs=[listen_multiaddr(self.config)]):
-                    self._host, self._pubsub, self._dialer, self._direct = host, pubsub, dialer, direct
+                    self._host, self._pubsub = host, pubsub
+                    self._dialer, self._direct = dialer, direct
                     await self._serve(host, subs, task_status)
         finally:
             self._host = self._pubsub = self._dialer = self._direct = None
             self._close_receivers()
+            # Upstream never stops the sweeper thread of pubsub's seen-message cache.
+            pubsub.seen_messages.stop()
 
-    async def _serve(self, host: IHost, subs: dict, task_status: trio.TaskStatus[None]) -> None:
-        assert self._dialer is not None
-        with ExitStack() as stack:
+    async def _serve(
+        self, host: IHost, subs: dict[str, ISubscriptionAPI], task_status: trio.TaskStatus[None]
+    ) -> None:
+        dialer = self._dialer
+        assert dialer is not None
+        async with trio.open_nursery() as nursery:
+            for topic, sub in subs.items():
+                fanout = self._gossip_out[topic]
+                nursery.start_soon(
+                    pump_subscription, sub, topic, host.get_id(), fanout, self.counters
+                )
+            nursery.start_soon(dialer.run)
             if self.config.mdns:
-                stack.enter_context(mdns_discoveries(self._dialer.add))
-            async with trio.open_nursery() as nursery:
-                for topic, sub in subs.items():
-                    nursery.start_soon(
-                        pump_subscription, sub, topic, host.get_id(), self._gossip_out[topic], self.counters
-                    )
-                nursery.start_soon(self._dialer.run)
-                log.info("node %s listening on %s", self.node_id, self.listen_multiaddrs())
-                task_status.started()
-                await trio.sleep_forever()
+                lan = self._lan_multiaddrs()
+                nursery.start_soon(run_mdns, host, self.config.namespace, lan, dialer.add)
+            log.info("node %s listening on %s", self.node_id, self.listen_multiaddrs())
+            task_status.started()
+
+    def _lan_multiaddrs(self) -> list[str]:
+        # Loopback is useless to another machine and would make it dial itself.
+        addrs = self.listen_multiaddrs()
+        lan = [a for a in addrs if not a.startswith(("/ip4/127.", "/ip6/::1/"))]
+        return lan or addrs
 
     def _close_receivers(self) -> None:
         for fanout in [*self._gossip_out.values(), *self._direct_out.values(), self._conn_out]:
@@ -124,7 +137,7 @@ class NetService:
 
     def gossip_receiver(self, topic: str) -> trio.MemoryReceiveChannel[GossipMessage]:
         if topic not in self._gossip_out:
-            raise ValueError(f"not subscribed to gossip topic {topic!r}; add it to NetConfig.topics")
+            raise ValueError(f"not subscribed to {topic!r}; add it to NetConfig.topics")
         return self._gossip_out[topic].open()
 
     def connection_receiver(self) -> trio.MemoryReceiveChannel[PeerConnectionChanged]:
@@ -154,5 +167,5 @@ class NetService:
 
     def direct_receiver(self, protocol: str) -> trio.MemoryReceiveChannel[DirectMessage]:
         if protocol not in self._direct_out:
-            raise ValueError(f"no handler for protocol {protocol!r}; add it to NetConfig.protocols")
+            raise ValueError(f"no handler for {protocol!r}; add it to NetConfig.protocols")
         return self._direct_out[protocol].open()

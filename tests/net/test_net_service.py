@@ -1,5 +1,6 @@
 """NetService instances in one trio process, talking over 127.0.0.1 only."""
 
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -74,16 +75,21 @@ def run(test_fn, *, timeout: float = 30.0):
                 await test_fn(nursery)
                 nursery.cancel_scope.cancel()
 
+    before = set(threading.enumerate())
     trio.run(main)
+    leftover = [
+        t for t in set(threading.enumerate()) - before if not t.name.startswith("Trio thread")
+    ]
+    assert leftover == [], "a stopped node left threads running"
 
 
 async def publish_until_delivered(sender: NetService, data: bytes, receivers: dict) -> dict:
     """Gossip is best effort until the mesh forms, so re-publish until everyone has it."""
-    got: dict[str, list] = {name: [] for name in receivers}
+    got: dict[NetService, list] = {node: [] for node in receivers}
 
     def everyone_got_it() -> bool:
-        for name, receiver in receivers.items():
-            got[name].extend(drain(receiver))
+        for node, receiver in receivers.items():
+            got[node].extend(drain(receiver))
         return all(got.values())
 
     with trio.fail_after(10):
@@ -103,7 +109,7 @@ def test_bootstrap_forms_gossip_and_deduplicated_connection_events():
         await start(nursery, b)
         c = make_node(bootstrap_peers=(host_port_of(a), host_port_of(b)))  # plain host:port
         await start(nursery, c)
-        a.add_known_peer(addr_of(b))  # a and b also dial each other: duplicate connections
+        a.add_known_peer(addr_of(b))  # already connected: must not yield a second event
         await wait_until(lambda: len(a.connected_peers()) == 2 and len(c.connected_peers()) == 2)
         assert a.connected_peers() == {b.node_id, c.node_id}
         assert c.connected_peers() == {a.node_id, b.node_id}
@@ -111,7 +117,9 @@ def test_bootstrap_forms_gossip_and_deduplicated_connection_events():
         receivers = {n: n.gossip_receiver(TOPIC) for n in (a, b, c)}
         got = await publish_until_delivered(b, b"hello", {a: receivers[a], c: receivers[c]})
         for messages in got.values():
-            assert {(m.peer_id, m.topic, m.data) for m in messages} == {(b.node_id, TOPIC, b"hello")}
+            assert {(m.peer_id, m.topic, m.data) for m in messages} == {
+                (b.node_id, TOPIC, b"hello")
+            }
         assert drain(receivers[b]) == []  # our own publishes never loop back
 
         big = bytes(range(256)) * (GOSSIP_MAX_PAYLOAD // 256)
@@ -131,6 +139,7 @@ def test_send_direct_is_ordered_and_carries_large_messages():
     async def body(nursery):
         a, b = make_node(), make_node()
         inbox = a.direct_receiver(PROTO)
+        a.direct_receiver(PROTO).close()  # an abandoned receiver must not disturb delivery
         await start(nursery, a)
         b.add_known_peer(host_port_of(a))
         await start(nursery, b)
@@ -186,6 +195,7 @@ def test_different_namespace_never_connects():
         await wait_until(lambda: outsider.counters["dials_failed"] >= 4)
         assert outsider.connected_peers() == frozenset()
         assert a.connected_peers() == frozenset()
+        await outsider.publish(TOPIC, b"nobody listens")  # no peers is not an error
 
     run(body)
 

@@ -19,7 +19,7 @@ class PlacementInfoPendingError(Unavailable):
 
 def gb(num_bytes: float) -> str:
     """Bytes as the GB figure messages show (GiB, like Memory.in_gb), two decimals."""
-    return f"{num_bytes / 1024**3:.2f}"
+    return f"{float(num_bytes) / 1024**3:.2f}"
 
 
 def node_label(node_id: str, names: Mapping[str, str] | None) -> str:

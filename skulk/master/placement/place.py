@@ -88,11 +88,9 @@ def build_assignments(
 ) -> ShardAssignments:
     """One runner per rank in cycle order; Pipeline ranks get contiguous layer ranges."""
     size = len(verdict.cycle)
-    if verdict.sharding is Sharding.Tensor:
-        ranges = [(0, card.n_layers)] * size
-    else:
-        ranges = layer_ranges(verdict.layers)
-    shard_type = TensorShardMetadata if verdict.sharding is Sharding.Tensor else PipelineShardMetadata
+    tensor = verdict.sharding is Sharding.Tensor
+    ranges = [(0, card.n_layers)] * size if tensor else layer_ranges(verdict.layers)
+    shard_type = TensorShardMetadata if tensor else PipelineShardMetadata
     runner_to_shard: dict[RunnerId, ShardMetadata] = {}
     node_to_runner: dict[NodeId, RunnerId] = {}
     for rank, (node, runner, (start, end)) in enumerate(zip(verdict.cycle, runner_ids, ranges)):

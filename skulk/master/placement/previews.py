@@ -1,10 +1,12 @@
 """Placement previews: every sharding x backend x width, each a usable instance or a reason."""
 
+import itertools
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
-from skulk.errors import SkulkError
+from skulk.master.placement.errors import PlacementError, PlacementInfoPendingError
 from skulk.master.placement.place import place_instance
 from skulk.types.commands import PlaceInstance
 from skulk.types.ids import InstanceId, ModelId, NodeId
@@ -44,39 +46,72 @@ def placement_previews(
     """Distinct instances per (sharding, meta, width); all refusals of a pair collapse to one."""
     if not topology.nodes:
         return []
-    excluded = tuple(excluded_nodes)
+    place = _Placer(
+        model_card, topology, node_memory, node_network, current_instances,
+        tuple(excluded_nodes), node_names, ephemeral_port,
+    )
     previews: dict[tuple[Sharding, InstanceMeta, int], PlacementPreview] = {}
     for sharding in Sharding:
         for meta in InstanceMeta:
             for width in range(1, len(topology.nodes) + 1):
-                command = PlaceInstance(
-                    command_id="preview",
-                    model_card=model_card,
-                    sharding=sharding,
-                    instance_meta=meta,
-                    min_nodes=width,
-                    excluded_nodes=list(excluded),
-                )
-                instance_id = f"preview-{sharding.value}-{meta.value}-{width}"
-                try:
-                    instance = place_instance(
-                        command, topology, current_instances, node_memory, node_network,
-                        instance_id=instance_id,
-                        runner_ids=[f"{instance_id}-runner-{rank}" for rank in range(width * 0 + len(topology.nodes))],
-                        ephemeral_port=ephemeral_port,
-                        node_names=node_names,
-                    )
-                except SkulkError as exc:
-                    # the last refusal of a pair wins, as the widest attempt says the most
-                    previews[(sharding, meta, 0)] = PlacementPreview(
-                        model_id=model_card.model_id, sharding=sharding, instance_meta=meta,
-                        error=exc.message,
-                    )
-                    continue
-                preview = _instance_preview(model_card, instance)
-                key = (preview.sharding, preview.instance_meta, len(instance.node_ids()))
-                previews.setdefault(key, preview)
+                preview = place(sharding, meta, width)
+                if preview.error is not None:
+                    # one refusal entry per pair; the widest attempt's reason wins
+                    previews[(sharding, meta, 0)] = preview
+                else:
+                    key = (preview.sharding, preview.instance_meta, width_of(preview))
+                    previews.setdefault(key, preview)
     return list(previews.values())
+
+
+@dataclass(frozen=True)
+class _Placer:
+    """place_instance with the cluster facts bound, turning refusals into previews."""
+
+    card: ModelCard
+    topology: TopologySnapshot
+    node_memory: Mapping[NodeId, MemoryUsage]
+    node_network: Mapping[NodeId, NodeNetworkInfo]
+    current_instances: Mapping[InstanceId, Instance]
+    excluded: tuple[NodeId, ...]
+    names: Mapping[NodeId, str] | None
+    port: int
+
+    def __call__(self, sharding: Sharding, meta: InstanceMeta, width: int) -> PlacementPreview:
+        command = PlaceInstance(
+            command_id="preview",
+            model_card=self.card,
+            sharding=sharding,
+            instance_meta=meta,
+            min_nodes=width,
+            excluded_nodes=list(self.excluded),
+        )
+        instance_id = f"preview-{sharding.value}-{meta.value}-{width}"
+        ranks = itertools.count()
+        try:
+            instance = place_instance(
+                command,
+                self.topology,
+                self.current_instances,
+                self.node_memory,
+                self.node_network,
+                instance_id=instance_id,
+                runner_ids=lambda: f"{instance_id}-runner-{next(ranks)}",
+                ephemeral_port=self.port,
+                node_names=self.names,
+            )
+        except (PlacementError, PlacementInfoPendingError) as exc:
+            return PlacementPreview(
+                model_id=self.card.model_id,
+                sharding=sharding,
+                instance_meta=meta,
+                error=exc.message,
+            )
+        return _instance_preview(self.card, instance)
+
+
+def width_of(preview: PlacementPreview) -> int:
+    return len(preview.instance.node_ids()) if preview.instance is not None else 0
 
 
 def _instance_preview(card: ModelCard, instance: Instance) -> PlacementPreview:

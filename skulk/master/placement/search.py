@@ -3,23 +3,21 @@
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import networkx as nx
-
-from skulk.master.placement.cycles import cycles_of_size, topology_graph
+from skulk.master.placement.cycles import CycleCatalog, topology_graph
 from skulk.master.placement.errors import (
     PlacementError,
     PlacementInfoPendingError,
     gb,
     node_label,
 )
-from skulk.master.placement.fit import CycleVerdict, evaluate_cycle
+from skulk.master.placement.fit import CycleVerdict, describe_refusal, evaluate_cycle
 from skulk.types.ids import NodeId
 from skulk.types.instances import Sharding
 from skulk.types.models import ModelCard
 from skulk.types.node import MemoryUsage
 from skulk.types.topology import TopologySnapshot
 
-MAX_LISTED_REFUSALS = 6  # keep the error readable on a cluster with many cycles
+MAX_LISTED_REFUSALS = 3  # keep the error readable on a cluster with many cycles
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ class _SearchLog:
     any_allowed: bool = False
     evaluated: bool = False
     indivisible_sizes: list[int] = field(default_factory=list)
-    refusals: list[str] = field(default_factory=list)
+    refusals: list[CycleVerdict] = field(default_factory=list)
     pending: set[NodeId] = field(default_factory=set)
 
 
@@ -59,19 +57,19 @@ def choose_cycle(request: PlacementRequest, topology: TopologySnapshot) -> Cycle
             f"min_nodes={request.min_nodes} is impossible. Multi-node placement requires "
             "bidirectional connectivity between the nodes."
         )
-    graph = topology_graph(topology)
+    catalog = CycleCatalog(topology_graph(topology))
     log = _SearchLog()
     for size in range(request.min_nodes, known + 1):
-        fits = _fits_of_size(graph, size, request, log)
+        fits = _fits_of_size(catalog, size, request, log)
         if fits:
             return min(fits, key=lambda v: (-v.free_bytes, tuple(sorted(v.cycle)), v.cycle))
     raise _no_fit_error(request, known, log)
 
 
 def _fits_of_size(
-    graph: nx.DiGraph, size: int, request: PlacementRequest, log: _SearchLog
+    catalog: CycleCatalog, size: int, request: PlacementRequest, log: _SearchLog
 ) -> list[CycleVerdict]:
-    cycles = cycles_of_size(graph, size)
+    cycles = catalog.of_size(size)
     allowed = [cycle for cycle in cycles if request.excluded.isdisjoint(cycle)]
     log.any_cycle |= bool(cycles)
     log.any_allowed |= bool(allowed)
@@ -84,17 +82,18 @@ def _fits_of_size(
         return []
     log.evaluated = True
     verdicts = [
-        evaluate_cycle(cycle, request.card, sharding, request.node_memory, request.names)
-        for cycle in allowed
+        evaluate_cycle(cycle, request.card, sharding, request.node_memory) for cycle in allowed
     ]
     for verdict in verdicts:
         log.pending.update(verdict.pending)
-        if verdict.reason:
-            log.refusals.append(verdict.reason)
+        if verdict.refused:
+            log.refusals.append(verdict)
     return [verdict for verdict in verdicts if verdict.fits]
 
 
-def _no_fit_error(request: PlacementRequest, known: int, log: _SearchLog) -> Exception:
+def _no_fit_error(
+    request: PlacementRequest, known: int, log: _SearchLog
+) -> PlacementError | PlacementInfoPendingError:
     wanted = request.min_nodes
     if not log.any_cycle:
         return PlacementInfoPendingError(
@@ -116,7 +115,7 @@ def _no_fit_error(request: PlacementRequest, known: int, log: _SearchLog) -> Exc
             f"Memory info has not been gathered yet for node(s) [{labels}] — the cluster may "
             "still be starting up. Retry shortly."
         )
-    return PlacementError(_memory_message(request.card, log.refusals))
+    return PlacementError(_memory_message(request, log.refusals))
 
 
 def _tensor_message(card: ModelCard, sizes: list[int]) -> str:
@@ -132,11 +131,15 @@ def _tensor_message(card: ModelCard, sizes: list[int]) -> str:
     )
 
 
-def _memory_message(card: ModelCard, refusals: list[str]) -> str:
+def _memory_message(request: PlacementRequest, refusals: list[CycleVerdict]) -> str:
     # largest cycles first: they come closest to fitting, so they are the useful ones to read
-    listed = list(reversed(refusals))[:MAX_LISTED_REFUSALS]
+    listed = [
+        describe_refusal(verdict, request.card, request.node_memory, request.names)
+        for verdict in list(reversed(refusals))[:MAX_LISTED_REFUSALS]
+    ]
     more = len(refusals) - len(listed)
     tail = f"; and {more} more refused cycle(s)" if more else ""
+    card = request.card
     return (
         f"No candidate cycle fits {card.model_id} ({gb(card.storage_size.in_bytes)} GB of "
         f"weights): {'; '.join(listed)}{tail}"

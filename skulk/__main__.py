@@ -1,0 +1,5 @@
+import sys
+
+from skulk.cli import main
+
+sys.exit(main())

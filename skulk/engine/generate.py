@@ -1,0 +1,309 @@
+"""The generation engine: continuous batching of chat requests over one loaded shard.
+
+Every rank of an instance runs an identical Engine and calls `step()` in lockstep. Rank 0
+decides which queued requests join the batch and which are cancelled, and broadcasts that at
+the start of each step; the rank holding real logits samples and shares the tokens, so every
+rank makes the same stop/length decisions without further messages. Followers (rank > 0)
+ignore their own queue: `submit` there only records that rank 0 will be stepping, so a
+follower's runner knows when to call `step()` (see `has_work`).
+
+Batching: each admitted request is prefilled alone (batch of one, so its prompt pass is the
+same as when it runs alone), then its KV cache joins the decode batch (mlx-lm's BatchKVCache,
+left-padded with a mask). One decode step advances every active request by one token.
+"""
+
+import json
+import os
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import mlx.core as mx
+from mlx_lm.models.cache import make_prompt_cache
+
+from skulk.engine.collectives import broadcast_bytes, is_ring_failure, share_tokens
+from skulk.engine.errors import RingPeerLost
+from skulk.engine.loading import LoadedModel
+from skulk.engine.prompt import output_budget, prompt_tokens
+from skulk.engine.sampling import RequestSampler, SamplingSpec, sample_rows, spec_from_params
+from skulk.engine.textstream import TextStream
+from skulk.types.tasks import ChatMessage, TextGenerationTaskParams
+
+MAX_CONCURRENT_ENV = "SKULK_MAX_CONCURRENT_REQUESTS"
+DEFAULT_MAX_CONCURRENT = 8
+PREFILL_STEP = 512  # prompt tokens per forward pass; bounds activation memory
+
+
+class Usage(NamedTuple):
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class StepOutput(NamedTuple):
+    """One request's progress in one step. finish_reason: stop | length | cancelled | None."""
+
+    request_id: str
+    text: str
+    finished: bool
+    finish_reason: str | None
+    usage: Usage
+    token_ids: list[int]
+
+
+@dataclass
+class _Request:
+    """What rank 0 broadcasts when a request joins the batch."""
+
+    id: str
+    prompt: list[int]
+    max_tokens: int
+    sampling: SamplingSpec
+    stop: list[str]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"id": self.id, "prompt": self.prompt, "max_tokens": self.max_tokens,
+                "sampling": self.sampling.to_dict(), "stop": self.stop}
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> "_Request":
+        return cls(d["id"], d["prompt"], d["max_tokens"], SamplingSpec(**d["sampling"]), d["stop"])
+
+
+@dataclass
+class _Active:
+    req: _Request
+    sampler: RequestSampler
+    text: TextStream
+    generated: list[int] = field(default_factory=list)
+
+    @property
+    def history(self) -> list[int]:
+        return self.req.prompt + self.generated
+
+
+def max_concurrent_from_env() -> int:
+    value = os.environ.get(MAX_CONCURRENT_ENV, "")
+    return max(1, int(value)) if value.strip() else DEFAULT_MAX_CONCURRENT
+
+
+class Engine:
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        *,
+        max_concurrent: int | None = None,
+        context_limit: int | None = None,
+        eos_token_ids: set[int] | None = None,
+        prefill_step: int = PREFILL_STEP,
+    ):
+        self.loaded = loaded
+        self.max_concurrent = max_concurrent or max_concurrent_from_env()
+        self.context_limit = loaded.context_length if context_limit is None else context_limit
+        self.eos_token_ids = set(eos_token_ids or loaded.tokenizer.eos_token_ids)
+        self.prefill_step = prefill_step
+        self._queue: deque[_Request] = deque()
+        self._cancels: list[str] = []
+        self._expected: set[str] = set()  # followers: submitted here, not yet admitted by rank 0
+        self._active: list[_Active] = []
+        self._cache: list[Any] | None = None
+        self._spill: list[StepOutput] = []
+        self._warmups = 0
+
+    @property
+    def is_leader(self) -> bool:
+        return self.loaded.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.loaded.world_size > 1
+
+    # ----- requests in -----
+
+    def submit(self, request_id: str, params: TextGenerationTaskParams) -> int:
+        """Queue a request; returns its prompt token count. Raises ContextLengthExceeded etc."""
+        known = {r.id for r in self._queue} | {a.req.id for a in self._active} | self._expected
+        if request_id in known:
+            raise ValueError(f"request {request_id} is already submitted")
+        prompt = prompt_tokens(self.loaded.tokenizer, params)
+        max_tokens = output_budget(len(prompt), params.max_output_tokens, self.context_limit)
+        req = _Request(request_id, prompt, max_tokens, spec_from_params(params), list(params.stop or []))
+        if self.is_leader:
+            self._queue.append(req)
+        else:
+            self._expected.add(request_id)
+        return len(prompt)
+
+    def cancel(self, request_id: str) -> bool:
+        """Cancel a queued or running request (rank 0 decides; followers' calls are ignored)."""
+        if not self.is_leader:
+            return False
+        known = any(r.id == request_id for r in self._queue) or any(a.req.id == request_id for a in self._active)
+        if known and request_id not in self._cancels:
+            self._cancels.append(request_id)
+        return known
+
+    def has_work(self) -> bool:
+        """Whether step() must be called (on followers: whether rank 0 is known to be stepping)."""
+        return bool(self._active or self._queue or self._cancels or self._expected or self._spill)
+
+    # ----- the step -----
+
+    def step(self) -> list[StepOutput]:
+        """Advance every active request by one token and admit queued ones. Collective."""
+        out, self._spill = self._spill, []
+        try:
+            admit, cancels = self._exchange_control()
+            out += self._apply_cancels(cancels)
+            if self._active:
+                out += self._decode()
+            for req in admit:
+                out += self._prefill(req)
+        except RuntimeError as e:
+            if is_ring_failure(e):
+                raise RingPeerLost(f"ring peer lost: {e}") from e
+            raise
+        return out
+
+    def _exchange_control(self) -> tuple[list[_Request], list[str]]:
+        admit: list[_Request] = []
+        cancels: list[str] = []
+        if self.is_leader:
+            cancels, self._cancels = self._cancels, []
+            self._queue = deque(r for r in self._queue if r.id not in cancels)
+            room = self.max_concurrent - len(self._active) + len([a for a in self._active if a.req.id in cancels])
+            while self._queue and len(admit) < room:
+                admit.append(self._queue.popleft())
+        if not self.distributed:
+            return admit, cancels
+        payload = None
+        if self.is_leader and (admit or cancels):
+            payload = json.dumps({"admit": [r.to_wire() for r in admit], "cancel": cancels}).encode()
+        raw = broadcast_bytes(payload, self.loaded.group)
+        if self.is_leader or not raw:
+            return admit, cancels
+        msg = json.loads(raw)
+        admit = [_Request.from_wire(d) for d in msg["admit"]]
+        self._expected -= {r.id for r in admit} | set(msg["cancel"])
+        return admit, msg["cancel"]
+
+    def _apply_cancels(self, cancels: list[str]) -> list[StepOutput]:
+        out = []
+        keep = []
+        for i, a in enumerate(self._active):
+            if a.req.id in cancels:
+                out.append(self._output(a, "", "cancelled", []))
+            else:
+                keep.append(i)
+        active_ids = {a.req.id for a in self._active}
+        for rid in cancels:
+            if rid not in active_ids:  # still queued: never ran
+                out.append(StepOutput(rid, "", True, "cancelled", Usage(0, 0), []))
+        self._keep(keep)
+        return out
+
+    def _decode(self) -> list[StepOutput]:
+        inputs = mx.array([[a.generated[-1]] for a in self._active], dtype=mx.int32)
+        logits = self.loaded.forward(inputs, self._cache)
+        tokens = self._sample(logits, self._active)
+        out = []
+        keep = []
+        for i, (a, token) in enumerate(zip(self._active, tokens)):
+            result = self._advance(a, token)
+            out.append(result)
+            if not result.finished:
+                keep.append(i)
+        self._keep(keep)
+        return out
+
+    def _prefill(self, req: _Request) -> list[StepOutput]:
+        active = _Active(req, RequestSampler(req.sampling), TextStream(self.loaded.tokenizer.detokenizer, req.stop))
+        cache = make_prompt_cache(self.loaded.model)
+        prompt = req.prompt
+        for start in range(0, len(prompt) - 1, self.prefill_step):
+            chunk = prompt[start : min(start + self.prefill_step, len(prompt) - 1)]
+            self.loaded.forward(mx.array([chunk], dtype=mx.int32), cache)
+            mx.eval([c.state for c in cache])
+        logits = self.loaded.forward(mx.array([prompt[-1:]], dtype=mx.int32), cache)
+        (token,) = self._sample(logits, [active], cache)
+        result = self._advance(active, token)
+        if not result.finished:
+            self._join_batch(active, cache)
+        return [result]
+
+    def _sample(self, logits: mx.array | None, rows: list[_Active], cache: list[Any] | None = None) -> list[int]:
+        cache = self._cache if cache is None else cache
+        tokens = None
+        if logits is not None:
+            tokens = sample_rows(logits[:, -1, :], [a.sampler for a in rows], [a.history for a in rows])
+            mx.eval(tokens, [c.state for c in cache])
+        if not self.distributed:
+            return tokens.tolist()
+        return share_tokens(tokens, len(rows), self.loaded.group, self.loaded.sampling_rank)
+
+    def _advance(self, a: _Active, token: int) -> StepOutput:
+        a.generated.append(token)
+        if token in self.eos_token_ids:
+            return self._output(a, a.text.finish(), "stop", [token])
+        piece = a.text.add(token)
+        if a.text.stopped:
+            return self._output(a, piece, "stop", [token])
+        if len(a.generated) >= a.req.max_tokens:
+            return self._output(a, piece + a.text.finish(), "length", [token])
+        return self._output(a, piece, None, [token])
+
+    @staticmethod
+    def _output(a: _Active, text: str, reason: str | None, token_ids: list[int]) -> StepOutput:
+        usage = Usage(len(a.req.prompt), len(a.generated))
+        return StepOutput(a.req.id, text, reason is not None, reason, usage, token_ids)
+
+    # ----- the batch cache -----
+
+    def _join_batch(self, active: _Active, cache: list[Any]) -> None:
+        merged = [type(c).merge([c]) for c in cache]
+        if self._cache is None:
+            self._cache = merged
+        else:
+            for batch, one in zip(self._cache, merged):
+                batch.extend(one)
+        self._active.append(active)
+
+    def _keep(self, keep: list[int]) -> None:
+        if len(keep) == len(self._active):
+            return
+        self._active = [self._active[i] for i in keep]
+        if not keep:
+            self._cache = None
+            return
+        for c in self._cache or []:
+            c.filter(keep)
+
+    # ----- conveniences -----
+
+    def stream(self, request_id: str, params: TextGenerationTaskParams) -> Iterator[StepOutput]:
+        """Submit and drive steps, yielding this request's pieces; others' outputs wait for step()."""
+        self.submit(request_id, params)
+        while True:
+            for o in self.step():
+                if o.request_id != request_id:
+                    self._spill.append(o)
+                    continue
+                yield o
+                if o.finished:
+                    return
+
+    def warmup(self, prompt: str = "Hello", max_tokens: int = 2) -> int:
+        """A tiny greedy generation on every rank together; loads lazy weights. Returns tokens."""
+        self._warmups += 1
+        params = TextGenerationTaskParams(
+            model="warmup", input=[ChatMessage(role="user", content=prompt)],
+            max_output_tokens=max_tokens, temperature=0.0,
+        )
+        n = 0
+        for o in self.stream(f"__warmup-{self._warmups}", params):
+            n += len(o.token_ids)
+        return n

@@ -1,0 +1,43 @@
+"""Chat messages -> prompt token ids, and the token budget check."""
+
+from mlx_lm.tokenizer_utils import TokenizerWrapper
+
+from skulk.engine.errors import ContextLengthExceeded, InvalidSamplingParams
+from skulk.types.tasks import TextGenerationTaskParams
+
+DEFAULT_MAX_TOKENS = 2048  # when neither the request nor a context limit bounds the output
+_ROLE_ALIASES = {"developer": "system"}  # many templates only know system/user/assistant/tool
+
+
+def prompt_tokens(tokenizer: TokenizerWrapper, params: TextGenerationTaskParams) -> list[int]:
+    """Apply the tokenizer's chat template with the generation prompt appended."""
+    messages = [{"role": _ROLE_ALIASES.get(m.role, m.role), "content": m.content} for m in params.input]
+    if not messages:
+        raise InvalidSamplingParams("a request needs at least one message", param="messages")
+    if not getattr(tokenizer, "has_chat_template", False):
+        text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
+        return list(tokenizer.encode(text))
+    kwargs = {}
+    if params.tools:
+        kwargs["tools"] = params.tools
+    if params.enable_thinking is not None:
+        kwargs["enable_thinking"] = params.enable_thinking
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, **kwargs)
+    return list(ids)
+
+
+def output_budget(n_prompt: int, requested: int | None, context_limit: int) -> int:
+    """max tokens for a request; ContextLengthExceeded when prompt + output cannot fit."""
+    if requested is not None and requested <= 0:
+        raise InvalidSamplingParams("max_tokens must be > 0", param="max_tokens")
+    if context_limit <= 0:
+        return requested or DEFAULT_MAX_TOKENS
+    budget = requested if requested is not None else context_limit - n_prompt
+    if budget <= 0 or n_prompt + budget > context_limit:
+        raise ContextLengthExceeded(
+            f"This model's maximum context length is {context_limit} tokens; the request has "
+            f"{n_prompt} prompt tokens and asks for {budget if budget > 0 else 'at least 1'} "
+            "completion tokens.",
+            param="messages",
+        )
+    return budget

@@ -1,0 +1,102 @@
+"""Per-request sampling: temperature, top-p/top-k/min-p, repetition penalty, seeded RNG.
+
+Each request owns its random key, so a seeded request samples the same tokens whether it
+runs alone or in a batch (a global RNG would interleave with its neighbours).
+"""
+
+import secrets
+from dataclasses import asdict, dataclass
+
+import mlx.core as mx
+from mlx_lm.sample_utils import apply_min_p, apply_top_k, apply_top_p, make_logits_processors
+
+from skulk.engine.errors import InvalidSamplingParams
+from skulk.types.tasks import TextGenerationTaskParams
+
+DEFAULT_TEMPERATURE = 1.0  # OpenAI's default when a request leaves it out
+DEFAULT_REPETITION_CONTEXT = 20
+
+
+@dataclass(frozen=True)
+class SamplingSpec:
+    temperature: float = DEFAULT_TEMPERATURE
+    top_p: float = 1.0
+    top_k: int = 0
+    min_p: float = 0.0
+    seed: int = 0
+    repetition_penalty: float | None = None
+    repetition_context_size: int = DEFAULT_REPETITION_CONTEXT
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def spec_from_params(params: TextGenerationTaskParams) -> SamplingSpec:
+    """Validate and fill defaults; an unseeded sampled request gets a random seed here."""
+    temperature = DEFAULT_TEMPERATURE if params.temperature is None else float(params.temperature)
+    top_p = 1.0 if params.top_p is None else float(params.top_p)
+    min_p = 0.0 if params.min_p is None else float(params.min_p)
+    top_k = params.top_k or 0
+    penalty = params.repetition_penalty
+    checks = [
+        (temperature >= 0, "temperature", "must be >= 0"),
+        (0 < top_p <= 1, "top_p", "must be in (0, 1]"),
+        (0 <= min_p <= 1, "min_p", "must be in [0, 1]"),
+        (top_k >= 0, "top_k", "must be >= 0"),
+        (penalty is None or penalty > 0, "repetition_penalty", "must be > 0"),
+    ]
+    for ok, name, why in checks:
+        if not ok:
+            raise InvalidSamplingParams(f"{name} {why}", param=name)
+    seed = params.seed if params.seed is not None else secrets.randbits(31)
+    return SamplingSpec(
+        temperature, top_p, top_k, min_p, int(seed), penalty,
+        params.repetition_context_size or DEFAULT_REPETITION_CONTEXT,
+    )
+
+
+class RequestSampler:
+    """Turns one request's logits row into its next token."""
+
+    def __init__(self, spec: SamplingSpec):
+        self.spec = spec
+        self.key = mx.random.key(spec.seed)
+        self.processors = make_logits_processors(
+            repetition_penalty=spec.repetition_penalty,
+            repetition_context_size=spec.repetition_context_size,
+        )
+
+    @property
+    def plain_greedy(self) -> bool:
+        """Greedy with nothing to apply first: rows like this are argmax'ed together."""
+        return self.spec.greedy and not self.processors
+
+    def sample(self, logits: mx.array, history: list[int]) -> mx.array:
+        """logits (1, V) -> token (1,)."""
+        if self.processors:
+            context = mx.array(history[-self.spec.repetition_context_size:], dtype=mx.int32)
+            for process in self.processors:
+                logits = process(context, logits)
+        if self.spec.greedy:
+            return mx.argmax(logits, axis=-1)
+        logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+        if self.spec.top_p < 1.0:
+            logprobs = apply_top_p(logprobs, self.spec.top_p)
+        if self.spec.min_p > 0.0:
+            logprobs = apply_min_p(logprobs, self.spec.min_p)
+        if 0 < self.spec.top_k < logprobs.shape[-1]:
+            logprobs = apply_top_k(logprobs, self.spec.top_k)
+        self.key, sub = mx.random.split(self.key)
+        return mx.random.categorical(logprobs * (1.0 / self.spec.temperature), key=sub)
+
+
+def sample_rows(logits: mx.array, samplers: list[RequestSampler], histories: list[list[int]]) -> mx.array:
+    """logits (B, V) -> tokens (B,), each row with its own request's sampler."""
+    if all(s.plain_greedy for s in samplers):
+        return mx.argmax(logits, axis=-1)
+    rows = [s.sample(logits[i : i + 1], h) for i, (s, h) in enumerate(zip(samplers, histories))]
+    return mx.concatenate(rows, axis=0)

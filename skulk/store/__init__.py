@@ -1,0 +1,1 @@
+"""On-disk stores: the event log, snapshots, the model directory and staging."""

@@ -1,0 +1,1 @@
+"""Helpers for tests and local experiments: loopback clusters of real node processes."""
