@@ -7,6 +7,7 @@ Decoding validates with pydantic; every failure surfaces as `CodecError`, nothin
 from typing import Any
 
 import msgpack
+import pydantic_core
 from pydantic import BaseModel, TypeAdapter
 
 from skulk.errors import CodecError
@@ -69,7 +70,8 @@ def decode(data: bytes, type_or_adapter: Any) -> Any:
     except Exception as exc:
         raise CodecError(f"malformed msgpack: {exc}") from exc
     try:
-        return adapter.validate_python(raw)
+        # Through JSON so strict models still get JSON's coercions (ISO datetimes, enum values).
+        return adapter.validate_json(pydantic_core.to_json(raw))
     except Exception as exc:  # ValidationError, plus anything a validator might throw
         raise CodecError(f"invalid payload: {exc}") from exc
 

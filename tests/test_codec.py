@@ -173,3 +173,18 @@ def test_fuzz_never_raises_anything_but_codec_error():
                 codec.decode(data, target)
             except CodecError:
                 pass
+
+
+def test_strict_models_still_decode_json_coerced_fields():
+    from pydantic import ConfigDict
+
+    from skulk.types.base import WireModel
+    from skulk.types.tasks import TaskStatus
+
+    class Strict(WireModel):
+        model_config = ConfigDict(strict=True)
+        when: datetime
+        status: TaskStatus
+
+    value = Strict(when=datetime(2024, 1, 2, tzinfo=timezone.utc), status=TaskStatus.Running)
+    assert codec.decode(codec.encode(value), Strict) == value

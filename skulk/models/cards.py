@@ -11,8 +11,6 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from skulk.errors import BadRequest, ConfigError, NotFound
 from skulk.models.atomic import write_file_atomically
 from skulk.types.ids import Memory, ModelId, model_dir_name
@@ -27,7 +25,7 @@ def builtin_cards_dir() -> Path:
 
 
 def load_card_file(path: Path, *, is_custom: bool) -> ModelCard:
-    """Parse one TOML card; raises ValueError/ValidationError/OSError on a bad file."""
+    """Parse one TOML card; raises OSError or ValueError (incl. pydantic's) on a bad file."""
     with open(path, "rb") as fh:
         data = tomllib.load(fh)
     data["is_custom"] = is_custom  # where the file lives decides, not the file
@@ -45,7 +43,7 @@ def load_cards_dir(directory: Path | None, *, is_custom: bool) -> dict[ModelId, 
     for path in sorted(directory.glob("*.toml")):
         try:
             card = load_card_file(path, is_custom=is_custom)
-        except (OSError, ValueError, ValidationError) as exc:
+        except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.warning("skipping invalid model card %s: %s", path, reason)
             continue

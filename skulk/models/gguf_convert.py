@@ -150,6 +150,10 @@ def write_mlx_model(gguf_path: Path, out: Path) -> None:
     write_tokenizer_files(meta, out, max_length=config["max_position_embeddings"])
 
 
+def _has_config(path: Path) -> bool:
+    return (path / "config.json").is_file()
+
+
 def convert_gguf_to_mlx(gguf_path: Path, target: Path) -> Path:
     """Convert `gguf_path` into the model directory `target`, atomically; returns `target`.
 
@@ -160,8 +164,15 @@ def convert_gguf_to_mlx(gguf_path: Path, target: Path) -> Path:
     if not gguf_path.is_file():
         raise SkulkError(f"GGUF file {gguf_path} does not exist")
     log.info("converting %s into %s", gguf_path, target)
-    return build_dir_atomically(
-        Path(target),
-        lambda tmp: write_mlx_model(gguf_path, tmp),
-        is_done=lambda p: (p / "config.json").is_file(),
-    )
+
+    def build(tmp: Path) -> None:
+        try:
+            write_mlx_model(gguf_path, tmp)
+        except SkulkError:
+            raise
+        except (OSError, ValueError, KeyError, IndexError, RuntimeError) as exc:
+            # A corrupt or unexpected file surfaces from gguf/mlx as one of these.
+            reason = f"{type(exc).__name__}: {exc}"
+            raise SkulkError(f"cannot convert {gguf_path.name}: {reason}") from exc
+
+    return build_dir_atomically(Path(target), build, is_done=_has_config)

@@ -87,8 +87,11 @@ def _hub_error(model_id: ModelId, endpoint: str | None, exc: Exception) -> Skulk
     where = endpoint or "the Hugging Face hub"
     first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, (RepositoryNotFoundError, RevisionNotFoundError, HFValidationError)):
-        return NotFound(f"model {model_id!r} was not found on {where}: {first_line}",
-                        param="model_id", code="model_not_found")  # fmt: skip
+        return NotFound(
+            f"model {model_id!r} was not found on {where}: {first_line}",
+            param="model_id",
+            code="model_not_found",
+        )
     if isinstance(exc, LocalEntryNotFoundError):
         return Unavailable(f"cannot reach {where} to download {model_id!r}: {first_line}")
     return Unavailable(f"downloading {model_id!r} from {where} failed: {first_line}")
@@ -114,10 +117,15 @@ def download_from_hub(
         cache = tmp / ".cache"
         try:
             snapshot_download(
-                repo_id=model_id, revision=revision, local_dir=tmp, cache_dir=cache,
-                endpoint=endpoint, token=token, allow_patterns=list(allow_patterns),
-            )  # fmt: skip
-        except (OSError, ValueError) as exc:  # hub errors subclass these
+                repo_id=model_id,
+                revision=revision,
+                local_dir=tmp,
+                cache_dir=cache,  # keeps the hub's refs/locks out of ~/.cache
+                endpoint=endpoint,
+                token=token,
+                allow_patterns=list(allow_patterns),
+            )
+        except Exception as exc:  # hub, HTTP-client and disk errors all end up here
             raise _hub_error(model_id, endpoint, exc) from exc
         shutil.rmtree(cache, ignore_errors=True)
         require_valid_model_dir(tmp)

@@ -1,4 +1,6 @@
 import logging
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -139,3 +141,10 @@ def test_card_from_model_dir(tmp_path: Path, tiny_model) -> None:
     assert card.tasks == ["TextGeneration"]
     with pytest.raises(NotFound, match="config.json"):
         card_from_model_dir("acme/none", tmp_path / "nowhere")
+
+
+def test_importing_skulk_models_does_not_import_mlx_or_the_hub() -> None:
+    code = "import sys, skulk.models; print(sorted({'mlx', 'huggingface_hub'} & set(sys.modules)))"
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]", out.stderr

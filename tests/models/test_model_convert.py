@@ -124,3 +124,11 @@ def test_a_crash_midway_leaves_nothing_and_a_retry_succeeds(
 def test_non_gguf_input_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SkulkError, match="does not exist"):
         gguf_convert.convert_gguf_to_mlx(tmp_path / "missing.gguf", tmp_path / "out")
+
+
+def test_a_corrupt_gguf_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF" + b"\x00" * 100)
+    with pytest.raises(SkulkError, match="cannot convert bad.gguf"):
+        gguf_convert.convert_gguf_to_mlx(bad, tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "bad.gguf"]

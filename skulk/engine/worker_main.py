@@ -1,0 +1,179 @@
+"""A minimal standalone runner: one rank of one model, driven over stdin/stdout.
+
+    python -m skulk.engine.worker_main --model-dir D [--shard-json J] [--connect-deadline S]
+        [--max-concurrent N] [--context-limit N] [--cpus 0,1]
+
+Ring ranks take MLX_HOSTFILE / MLX_RANK from the environment (see distributed.rank_env);
+--shard-json is a tagged ShardMetadata ({"PipelineShardMetadata": {...}}); without it the
+process holds the whole model on a single rank.
+
+Frames both ways are a 4-byte big-endian length followed by a msgpack map (framing.py).
+stdin (send every request to every rank; rank 0 decides, followers use it to know when to step):
+    {"op": "generate", "id": str, "params": TextGenerationTaskParams fields}
+    {"op": "cancel", "id": str}          honoured by rank 0 only
+    {"op": "warmup"}                      a tiny generation; send to all ranks
+    {"op": "shutdown"}                    or close stdin
+stdout:
+    {"op": "loading", "layers_loaded": k, "total_layers": n}
+    {"op": "ready", "rank", "world_size", "start_layer", "end_layer"}
+    {"op": "chunk", "id", "text", "token_ids", "finished", "finish_reason", "usage"}
+        rank 0 streams every chunk; followers send only the final one
+        finish_reason: "stop" | "length" | "cancelled"; usage: prompt/completion/total_tokens
+    {"op": "error", "id", "code", "message"}      the request was refused (e.g. context_length_exceeded)
+    {"op": "warmed", "tokens": n}
+    {"op": "fatal", "code", "message"}            then exit: 3 ring peer lost, 4 connect timeout, 2 other
+The process also exits (1) within ~1 s of its parent dying.
+"""
+
+import argparse
+import os
+import queue
+import sys
+import threading
+import time
+from typing import Any, BinaryIO
+
+from pydantic import TypeAdapter
+
+from skulk.engine.distributed import init_group, pin_to_cpus
+from skulk.engine.errors import GroupConnectTimeout, RingPeerLost
+from skulk.engine.framing import read_frame, write_frame
+from skulk.engine.generate import Engine, StepOutput
+from skulk.engine.loading import load_shard
+from skulk.errors import SkulkError
+from skulk.types.shards import ShardMetadata
+from skulk.types.tasks import TextGenerationTaskParams
+
+EXIT_OTHER, EXIT_RING_LOST, EXIT_CONNECT_TIMEOUT = 2, 3, 4
+_EOF = object()
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="skulk.engine.worker_main")
+    p.add_argument("--model-dir", required=True)
+    p.add_argument("--shard-json", default=None)
+    p.add_argument("--connect-deadline", type=float, default=120.0)
+    p.add_argument("--max-concurrent", type=int, default=None)
+    p.add_argument("--context-limit", type=int, default=None)
+    p.add_argument("--cpus", default=None, help="comma-separated CPU ids to pin this rank to")
+    return p.parse_args(argv)
+
+
+def _protocol_stdout() -> BinaryIO:
+    """Keep the real stdout for frames; anything else printing to fd 1 lands on stderr."""
+    out = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)
+    return out
+
+
+def _watch_parent(interval_s: float = 1.0) -> None:
+    parent = os.getppid()
+
+    def loop() -> None:
+        while True:
+            time.sleep(interval_s)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=loop, name="parent-watchdog", daemon=True).start()
+
+
+def _read_stdin(inbox: "queue.Queue[Any]") -> None:
+    stdin = sys.stdin.buffer
+    while True:
+        try:
+            msg = read_frame(stdin)
+        except (ValueError, OSError):
+            msg = None
+        inbox.put(_EOF if msg is None else msg)
+        if msg is None:
+            return
+
+
+def _chunk(o: StepOutput) -> dict[str, Any]:
+    usage = {**o.usage._asdict(), "total_tokens": o.usage.total_tokens}
+    return {"op": "chunk", "id": o.request_id, "text": o.text, "token_ids": o.token_ids,
+            "finished": o.finished, "finish_reason": o.finish_reason, "usage": usage}
+
+
+def _handle(msg: dict[str, Any], engine: Engine, out: BinaryIO) -> bool:
+    """Apply one request message; False means stop the process."""
+    op = msg.get("op")
+    if op == "generate":
+        try:
+            params = TextGenerationTaskParams.model_validate(msg.get("params") or {})
+            engine.submit(str(msg["id"]), params)
+        except SkulkError as e:
+            write_frame(out, {"op": "error", "id": msg.get("id"), "code": e.code, "message": e.message})
+        except (ValueError, KeyError) as e:
+            write_frame(out, {"op": "error", "id": msg.get("id"), "code": "invalid_request", "message": str(e)})
+    elif op == "cancel":
+        engine.cancel(str(msg["id"]))
+    elif op == "warmup":
+        write_frame(out, {"op": "warmed", "tokens": engine.warmup()})
+    elif op == "shutdown":
+        return False
+    return True
+
+
+def serve(engine: Engine, inbox: "queue.Queue[Any]", out: BinaryIO) -> None:
+    """The loop: take every waiting message, then step while there is work."""
+    while True:
+        block = not engine.has_work()
+        try:
+            while True:
+                msg = inbox.get(block=block)
+                block = False
+                if msg is _EOF or not _handle(msg, engine, out):
+                    return
+        except queue.Empty:
+            pass
+        if engine.has_work():
+            for o in engine.step():
+                if engine.is_leader or o.finished:
+                    write_frame(out, _chunk(o))
+
+
+def _load(args: argparse.Namespace, out: BinaryIO) -> Engine:
+    group = init_group(args.connect_deadline)
+    shard = TypeAdapter(ShardMetadata).validate_json(args.shard_json) if args.shard_json else None
+
+    def progress(done: int, total: int) -> None:
+        write_frame(out, {"op": "loading", "layers_loaded": done, "total_layers": total})
+
+    loaded = load_shard(args.model_dir, shard, group, on_progress=progress)
+    engine = Engine(loaded, max_concurrent=args.max_concurrent, context_limit=args.context_limit)
+    start, end = (shard.start_layer, shard.end_layer) if shard else (0, None)
+    write_frame(out, {"op": "ready", "rank": loaded.rank, "world_size": loaded.world_size,
+                      "start_layer": start, "end_layer": end})
+    return engine
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    out = _protocol_stdout()
+    _watch_parent()
+    if args.cpus:
+        pin_to_cpus({int(c) for c in args.cpus.split(",")})
+    code = 0
+    try:
+        engine = _load(args, out)
+        inbox: queue.Queue[Any] = queue.Queue()
+        threading.Thread(target=_read_stdin, args=(inbox,), name="stdin", daemon=True).start()
+        serve(engine, inbox, out)
+    except RingPeerLost as e:
+        write_frame(out, {"op": "fatal", "code": e.code, "message": e.message})
+        code = EXIT_RING_LOST
+    except GroupConnectTimeout as e:
+        write_frame(out, {"op": "fatal", "code": e.code, "message": e.message})
+        code = EXIT_CONNECT_TIMEOUT
+    except Exception as e:  # the runner reports it; nothing else can act on it here
+        write_frame(out, {"op": "fatal", "code": type(e).__name__, "message": str(e)})
+        code = EXIT_OTHER
+    sys.stderr.flush()
+    # os._exit: tearing down a ring group whose peer is gone can block in its socket threads.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,279 @@
+"""Unit tests of the pure election core, one rule at a time."""
+
+import subprocess
+import sys
+
+import pytest
+
+from skulk.election.core import (
+    CAMPAIGN_TICKS,
+    FORCE_MASTER_SENIORITY,
+    NON_CANDIDATE_SENIORITY,
+    SETTLE_TICKS,
+    Broadcast,
+    CommandSeen,
+    Elected,
+    ElectionState,
+    MessageReceived,
+    Output,
+    PeerConnectionChanged,
+    Tick,
+    start,
+    step,
+)
+from skulk.errors import ConfigError
+from skulk.types.election import ElectionMessage
+from skulk.types.ids import SessionId
+
+
+def msg(sender: str, clock: int, seniority: int = 1, commands: int = 0, session_clock: int | None = None):
+    session = SessionId(master_node_id=sender, election_clock=clock if session_clock is None else session_clock)
+    return ElectionMessage(clock=clock, seniority=seniority, proposed_session=session, commands_seen=commands)
+
+
+def ticks(state: ElectionState, n: int) -> tuple[ElectionState, list[Output]]:
+    outputs: list[Output] = []
+    for _ in range(n):
+        state, more = step(state, Tick())
+        outputs += more
+    return state, outputs
+
+
+def feed(state: ElectionState, *events) -> tuple[ElectionState, list[Output]]:
+    outputs: list[Output] = []
+    for event in events:
+        state, more = step(state, event)
+        outputs += more
+    return state, outputs
+
+
+def broadcasts(outputs: list[Output]) -> list[ElectionMessage]:
+    return [o.message for o in outputs if isinstance(o, Broadcast)]
+
+
+def results(outputs: list[Output]):
+    return [o.result for o in outputs if isinstance(o, Elected)]
+
+
+# Startup ---------------------------------------------------------------------------------
+
+
+def test_startup_elects_itself_at_once_and_keeps_its_session():
+    state, outputs = start("a")
+    assert state.session == SessionId(master_node_id="a", election_clock=0)
+    assert state.is_master and state.round is None and state.clock == 0
+    assert state.seniority == 1
+    (status, again) = broadcasts(outputs)
+    assert status == again and status.proposed_session == state.session and status.seniority == 0
+    (result,) = results(outputs)
+    assert result.session_id == state.session and result.won_clock == 0 and not result.is_new_master
+    assert isinstance(outputs[-1], Elected)  # the rebroadcast goes out before the result
+
+
+def test_force_master_and_non_candidate_seniority():
+    assert start("a", force_master=True)[0].seniority == FORCE_MASTER_SENIORITY
+    assert start("a", candidate=False)[0].seniority == NON_CANDIDATE_SENIORITY
+    with pytest.raises(ConfigError):
+        start("a", force_master=True, candidate=False)
+
+
+def test_state_is_immutable_and_step_is_pure():
+    state, _ = start("a")
+    before = state
+    after, _ = step(state, PeerConnectionChanged("b", True))
+    assert state == before and after != before
+    with pytest.raises(AttributeError):
+        state.clock = 3  # type: ignore[misc]
+
+
+# Messages --------------------------------------------------------------------------------
+
+
+def test_own_messages_are_dropped():
+    state, _ = start("a")
+    after, outputs = step(state, MessageReceived(msg("a", 9)))
+    assert after == state and outputs == []
+
+
+def test_higher_clock_is_adopted_and_starts_a_round_with_it():
+    state, _ = start("a")
+    state, outputs = step(state, MessageReceived(msg("b", 4)))
+    assert state.clock == 4 and state.round is not None
+    (status,) = broadcasts(outputs)
+    # Still master of its own startup session, so it proposes that session.
+    assert status.clock == 4 and status.proposed_session == SessionId(master_node_id="a", election_clock=0)
+    state, outputs = ticks(state, CAMPAIGN_TICKS - 1)
+    assert outputs == []
+    state, outputs = ticks(state, 1)
+    assert broadcasts(outputs) == [status]  # rebroadcast at the end
+    (result,) = results(outputs)
+    assert result.session_id.master_node_id == "b" and result.won_clock == 4 and result.is_new_master
+    assert state.session == result.session_id and not state.is_master
+
+
+def test_lower_clock_is_not_a_candidate_but_is_answered_once_per_tick():
+    state, _ = start("a")
+    state, _ = step(state, MessageReceived(msg("b", 4)))
+    state, outputs = feed(state, MessageReceived(msg("c", 2)), MessageReceived(msg("d", 1)))
+    assert broadcasts(outputs) == [state.round.status]
+    assert state.round.participants == {"a", "b"}
+    state, _ = ticks(state, 1)
+    state, outputs = step(state, MessageReceived(msg("c", 2)))
+    assert broadcasts(outputs) == [state.round.status]
+
+
+def test_equal_clock_joins_the_round_once_per_sender():
+    state, _ = start("a")
+    state, _ = feed(state, MessageReceived(msg("b", 4)), MessageReceived(msg("c", 4)), MessageReceived(msg("c", 4)))
+    assert sorted(m.proposed_session.master_node_id for m in state.round.candidates) == ["a", "b", "c"]
+
+
+def test_winner_seniority_counts_distinct_participants():
+    state, _ = start("z")
+    state, _ = feed(state, MessageReceived(msg("b", 4)), MessageReceived(msg("c", 4)), MessageReceived(msg("b", 4)))
+    state, outputs = ticks(state, CAMPAIGN_TICKS)
+    assert results(outputs)[0].session_id.master_node_id == "z"
+    assert state.seniority == 3
+
+
+def test_non_candidate_never_gains_seniority_and_loses_to_candidates():
+    state, _ = start("z", candidate=False)
+    state, _ = step(state, MessageReceived(msg("b", 4, seniority=0)))
+    state, outputs = ticks(state, CAMPAIGN_TICKS)
+    assert results(outputs)[0].session_id.master_node_id == "b"
+    assert state.seniority == NON_CANDIDATE_SENIORITY
+
+
+def test_ranking_seniority_then_commands_then_id():
+    state, _ = start("a")
+    state, _ = feed(
+        state,
+        CommandSeen(3),
+        MessageReceived(msg("b", 4, seniority=2, commands=0)),
+        MessageReceived(msg("c", 4, seniority=1, commands=9)),
+    )
+    state, outputs = ticks(state, CAMPAIGN_TICKS)
+    assert results(outputs)[0].session_id.master_node_id == "b"
+    state, _ = feed(state, MessageReceived(msg("c", 5, commands=2)), MessageReceived(msg("d", 5, commands=2)))
+    state, outputs = ticks(state, CAMPAIGN_TICKS)
+    assert results(outputs)[0].session_id.master_node_id == "a"  # 3 commands seen beat 2
+
+
+def test_incumbent_proposes_its_running_session_and_follower_a_new_one():
+    own = SessionId(master_node_id="a", election_clock=0)
+    state, _ = start("a")
+    state, _ = step(state, MessageReceived(msg("b", 1, seniority=0)))
+    state, outputs = ticks(state, CAMPAIGN_TICKS)
+    assert results(outputs)[0].session_id == own and not results(outputs)[0].is_new_master
+    assert state.seniority == 2
+    state, outputs = step(state, MessageReceived(msg("b", 2, seniority=0)))
+    assert broadcasts(outputs)[0].proposed_session == own
+    state, outputs = step(state, MessageReceived(msg("c", 3, seniority=5)))
+    state, outputs = ticks(state, CAMPAIGN_TICKS)
+    assert results(outputs)[0].session_id.master_node_id == "c" and results(outputs)[0].is_new_master
+    state, outputs = step(state, MessageReceived(msg("c", 4, seniority=5)))
+    assert broadcasts(outputs)[0].proposed_session == SessionId(master_node_id="a", election_clock=4)
+
+
+def test_late_status_that_was_counted_is_ignored_and_uncounted_one_reruns():
+    state, _ = start("a")
+    state, _ = step(state, MessageReceived(msg("b", 4)))
+    state, _ = ticks(state, CAMPAIGN_TICKS)
+    same, outputs = step(state, MessageReceived(msg("b", 4)))
+    assert same == state and outputs == []
+    state, outputs = step(state, MessageReceived(msg("c", 4)))
+    assert state.clock == 5 and state.round is not None
+    assert [m.clock for m in broadcasts(outputs)] == [5]
+
+
+# Connections -----------------------------------------------------------------------------
+
+
+def test_connection_updates_settle_then_start_one_round_at_clock_plus_one():
+    state, _ = start("a")
+    state, outputs = feed(state, PeerConnectionChanged("b", True), PeerConnectionChanged("c", True))
+    state, more = ticks(state, SETTLE_TICKS - 1)
+    assert outputs + more == [] and state.round is None
+    state, outputs = ticks(state, 1)
+    assert state.clock == 1 and state.present_peers == {"b", "c"}
+    assert [m.clock for m in broadcasts(outputs)] == [1]
+
+
+def test_multi_homed_and_flapping_connections_are_not_membership_changes():
+    state, _ = start("a")
+    state, _ = step(state, PeerConnectionChanged("b", True))
+    state, _ = ticks(state, SETTLE_TICKS)
+    state, _ = step(state, MessageReceived(msg("b", state.clock, seniority=1)))
+    state, _ = ticks(state, CAMPAIGN_TICKS)
+    clock = state.clock
+    for events in (
+        [PeerConnectionChanged("b", True)],  # a second connection
+        [PeerConnectionChanged("b", False)],  # back to one
+        [PeerConnectionChanged("b", False), PeerConnectionChanged("b", True)],  # flap in a window
+        [PeerConnectionChanged("a", True)],  # ourselves
+    ):
+        state, outputs = feed(state, *events)
+        state, more = ticks(state, SETTLE_TICKS)
+        assert outputs + more == [] and state.clock == clock and state.present_peers == {"b"}
+
+
+def test_departure_of_a_candidate_cancels_the_round_at_once():
+    state, _ = start("a")
+    state, _ = feed(state, PeerConnectionChanged("b", True), PeerConnectionChanged("c", True))
+    state, _ = ticks(state, SETTLE_TICKS)
+    state, _ = feed(state, MessageReceived(msg("b", 1, seniority=9)), MessageReceived(msg("c", 1)))
+    state, _ = ticks(state, 5)
+    state, _ = step(state, PeerConnectionChanged("b", False))
+    state, outputs = ticks(state, SETTLE_TICKS)
+    assert results(outputs) == [] and state.clock == 2 and state.round.participants == {"a"}
+
+
+def test_departure_of_a_non_candidate_during_a_round_needs_no_rerun():
+    state, _ = start("a")
+    state, _ = feed(state, PeerConnectionChanged("b", True), PeerConnectionChanged("c", True))
+    state, _ = ticks(state, SETTLE_TICKS)
+    state, _ = step(state, MessageReceived(msg("c", 1)))
+    state, _ = step(state, PeerConnectionChanged("b", False))
+    state, _ = ticks(state, SETTLE_TICKS)
+    assert state.clock == 1 and state.rerun_for == frozenset()
+    state, outputs = ticks(state, CAMPAIGN_TICKS)
+    assert len(results(outputs)) == 1 and state.round is None
+
+
+def test_join_during_an_older_round_queues_a_rerun_unless_the_round_counted_it():
+    state, _ = start("a")
+    state, _ = step(state, MessageReceived(msg("b", 3)))
+    state, _ = ticks(state, 5)
+    state, _ = step(state, PeerConnectionChanged("d", True))
+    state, _ = ticks(state, SETTLE_TICKS)
+    assert state.rerun_for == {"d"} and state.clock == 3
+    counted, outputs = step(state, MessageReceived(msg("d", 3)))
+    counted, outputs = ticks(counted, CAMPAIGN_TICKS)
+    assert len(results(outputs)) == 1 and counted.round is None  # d was counted: no rerun
+    state, outputs = ticks(state, CAMPAIGN_TICKS)
+    assert len(results(outputs)) == 1 and state.clock == 4 and state.round is not None
+    assert broadcasts(outputs)[-1].clock == 4
+
+
+def test_round_started_after_the_change_covers_it():
+    state, _ = start("a")
+    state, _ = step(state, PeerConnectionChanged("d", True))
+    state, _ = step(state, MessageReceived(msg("b", 3)))  # the round starts inside the window
+    state, outputs = ticks(state, SETTLE_TICKS)
+    assert outputs == [] and state.clock == 3 and state.rerun_for == frozenset()
+
+
+def test_a_round_that_hears_no_peer_is_retried_once_at_a_higher_clock():
+    state, _ = start("a")
+    state, _ = step(state, PeerConnectionChanged("b", True))
+    state, _ = ticks(state, SETTLE_TICKS + CAMPAIGN_TICKS)
+    assert state.clock == 2 and state.round is not None and state.round.retry
+    state, outputs = ticks(state, CAMPAIGN_TICKS)
+    (result,) = results(outputs)
+    assert result.won_clock == 2 and state.round is None  # no second retry
+
+
+def test_core_does_not_import_trio():
+    code = "import sys, skulk.election.core, skulk.election.sim, skulk.election.transcript; print('trio' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
