@@ -336,9 +336,11 @@ def _settle_connections(state: ElectionState) -> tuple[ElectionState, list[Outpu
     before = state.present_peers
     state = replace(state, settle=None, peer_counts=_fold_counts(state.peer_counts, settle.updates))
     after = state.present_peers
-    if before == after:
+    # Absent now after a disconnect: also a peer that came and went inside the window.
+    left = frozenset(peer for peer, connected in settle.updates if not connected) - after
+    if before == after and not (left and state.round is not None):
         return state, []  # an extra or lost connection to a peer that stays present
-    return _on_membership_change(state, joined=after - before, left=before - after, seen_at=settle.first_seen)
+    return _on_membership_change(state, joined=after - before, left=left, seen_at=settle.first_seen)
 
 
 def _on_membership_change(
@@ -346,17 +348,18 @@ def _on_membership_change(
 ) -> tuple[ElectionState, list[Output]]:
     """Re-elect on a change of present peers, unless the round in flight already covers it.
 
-    The reference awaits the round in flight and then bumps the clock; here that is a rerun
-    queued for the joiners, skipped if the round counted them, so that a master's death
-    costs one round, not two.
+    The reference awaits the round in flight and then bumps the clock. Here a departure that
+    may have cut us off from a candidate restarts at once, and a join queues a rerun only
+    when the round started before it; so a master's death costs one round, not two.
     """
     current = state.round
     if current is None:
         return _new_round(state)
-    if left & current.participants:
-        return _new_round(state)  # a candidate vanished: its status must not win
-    if current.started_at >= seen_at or not joined:
-        # Started after the change was seen (its statuses crossed the new links), or only
-        # non-candidates left: the round's outcome already reflects the new membership.
-        return state, []
-    return replace(state, rerun_for=state.rerun_for | joined), []
+    others = current.participants - {state.node_id}
+    if left and (left & others or not others <= state.present_peers):
+        # A candidate vanished, or one we heard through relays may be unreachable now:
+        # its status must not win.
+        return _new_round(state)
+    if joined and current.started_at < seen_at:
+        return replace(state, rerun_for=state.rerun_for | joined), []
+    return state, []  # its statuses already crossed the new links

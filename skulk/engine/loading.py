@@ -15,6 +15,7 @@ import mlx.nn as nn
 from mlx_lm.tokenizer_utils import TokenizerWrapper
 from mlx_lm.utils import dequantize_model, load_model, load_tokenizer
 
+from skulk.engine.collectives import barrier
 from skulk.engine.errors import ShardingUnsupported
 from skulk.engine.pipeline import PipelineStage, find_layer_list, keep_layer_range, wire_stage
 from skulk.types.shards import PipelineShardMetadata, TensorShardMetadata
@@ -74,6 +75,8 @@ def _check_tensor_split(model: nn.Module, config: dict[str, Any], world_size: in
 
 def _check_shard(shard: Shard | None, n_layers: int, world_size: int) -> tuple[int, int]:
     if shard is None:
+        if world_size > 1:
+            raise ValueError("a multi-rank group needs a shard")
         return 0, n_layers
     if shard.world_size != world_size:
         raise ValueError(f"shard is for {shard.world_size} ranks but the group has {world_size}")
@@ -131,5 +134,5 @@ def load_shard(
         wire_stage(model, stage)
     _eval_with_progress(model, everything=stage is None, on_progress=on_progress)
     if group is not None and world_size > 1:
-        mx.eval(mx.distributed.all_sum(mx.array(1), group=group))  # every rank loaded
+        barrier(group)  # every rank has loaded before anyone serves
     return LoadedModel(model, tokenizer, config, group, rank, world_size, stage)

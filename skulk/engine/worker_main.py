@@ -149,6 +149,15 @@ def _load(args: argparse.Namespace, out: BinaryIO) -> Engine:
     return engine
 
 
+def _fatal(out: BinaryIO, exit_code: int, code: str | None, message: str) -> int:
+    sys.stderr.write(f"skulk worker: fatal {code}: {message}\n")
+    try:
+        write_frame(out, {"op": "fatal", "code": code, "message": message})
+    except OSError:
+        pass  # the reader is gone already
+    return exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     out = _protocol_stdout()
@@ -162,14 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(target=_read_stdin, args=(inbox,), name="stdin", daemon=True).start()
         serve(engine, inbox, out)
     except RingPeerLost as e:
-        write_frame(out, {"op": "fatal", "code": e.code, "message": e.message})
-        code = EXIT_RING_LOST
+        code = _fatal(out, EXIT_RING_LOST, e.code, e.message)
     except GroupConnectTimeout as e:
-        write_frame(out, {"op": "fatal", "code": e.code, "message": e.message})
-        code = EXIT_CONNECT_TIMEOUT
+        code = _fatal(out, EXIT_CONNECT_TIMEOUT, e.code, e.message)
     except Exception as e:  # the runner reports it; nothing else can act on it here
-        write_frame(out, {"op": "fatal", "code": type(e).__name__, "message": str(e)})
-        code = EXIT_OTHER
+        code = _fatal(out, EXIT_OTHER, type(e).__name__, str(e))
     sys.stderr.flush()
     # os._exit: tearing down a ring group whose peer is gone can block in its socket threads.
     os._exit(code)

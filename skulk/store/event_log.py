@@ -1,15 +1,12 @@
 """Append-only event log on disk, one directory per log (event_log/master, event_log/api).
 
-The active file `events.bin` holds records of a 4-byte big-endian length followed by a codec
-frame of an `IndexedEvent` (version byte + msgpack). Indices are absolute and survive
-compaction. A leftover active file found at startup is archived as `events.<UTC>.bin.zst`.
-When the volume runs low or a write fails the log stops writing and only counts (`mode`).
-The log is synchronous: appends are one small write each; run `compact` off the event loop.
+`events.bin` holds records of a 4-byte big-endian length + a codec frame of an IndexedEvent.
+Indices are absolute and survive compaction; a leftover file is archived at startup.
+Synchronous: an append is one small write; run `compact` off the event loop.
 """
 
 import contextlib
 import errno
-import io
 import logging
 import os
 import shutil
@@ -132,22 +129,6 @@ def _prune_archives(directory: Path, max_files: int, max_bytes: int) -> None:
     while archives and (len(archives) > max_files or total > max_bytes):
         archives.pop(0).unlink(missing_ok=True)
         total -= sizes.pop(0)
-
-
-def iter_archive(path: Path) -> Iterator[IndexedEvent]:
-    """The events of one archive, stopping quietly at a torn or corrupt record."""
-    try:
-        with open(path, "rb") as f:
-            # BufferedReader turns the decompressor's short reads into exact ones
-            reader = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(f))
-            while len(header := reader.read(_HEADER.size)) == _HEADER.size:
-                (length,) = _HEADER.unpack(header)
-                payload = reader.read(length)
-                if length == 0 or len(payload) != length:
-                    return
-                yield codec.decode(payload, IndexedEvent)
-    except (CodecError, zstandard.ZstdError, OSError):
-        return
 
 
 class DiskEventLog:
