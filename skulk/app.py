@@ -3,6 +3,7 @@
 import logging
 import math
 import os
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -100,8 +101,8 @@ class Node:
             "connectedPeers": sorted(self.net.connected_peers()),
         }
 
-    def settings_path(self):
-        return self.settings.config_path if getattr(self.settings, "config_path", None) else "skulk.yaml"
+    def settings_path(self) -> Path:
+        return Path("skulk.yaml").resolve()
 
     # --- services ----------------------------------------------------------------------------
     def _make_master(self, session, seed) -> MasterService:

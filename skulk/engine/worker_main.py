@@ -15,7 +15,7 @@ stdin (send every request to every rank; rank 0 decides, followers use it to kno
     {"op": "shutdown"}                    or close stdin
 stdout:
     {"op": "loading", "layers_loaded": k, "total_layers": n}
-    {"op": "ready", "rank", "world_size", "start_layer", "end_layer"}
+    {"op": "ready", "rank", "world_size", "start_layer", "end_layer", "active_memory"}
     {"op": "chunk", "id", "text", "token_ids", "finished", "finish_reason", "usage"}
         rank 0 streams every chunk; followers send only the final one
         finish_reason: "stop" | "length" | "cancelled"; usage: prompt/completion/total_tokens
@@ -33,6 +33,7 @@ import threading
 import time
 from typing import Any, BinaryIO
 
+import mlx.core as mx
 from pydantic import TypeAdapter
 
 from skulk.engine.distributed import init_group, pin_to_cpus
@@ -145,7 +146,7 @@ def _load(args: argparse.Namespace, out: BinaryIO) -> Engine:
     engine = Engine(loaded, max_concurrent=args.max_concurrent, context_limit=args.context_limit)
     start, end = (shard.start_layer, shard.end_layer) if shard else (0, None)
     write_frame(out, {"op": "ready", "rank": loaded.rank, "world_size": loaded.world_size,
-                      "start_layer": start, "end_layer": end})
+                      "start_layer": start, "end_layer": end, "active_memory": mx.get_active_memory()})
     return engine
 
 

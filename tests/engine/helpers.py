@@ -141,6 +141,19 @@ class Worker:
                 chunks.append(msg)
         return chunks
 
+    def collect_many(self, ids: list[str], timeout: float, final_only: bool = False) -> dict[str, list]:
+        """Chunks per request until every one of ids has finished (followers: final only)."""
+        got: dict[str, list] = {i: [] for i in ids}
+        deadline = time.monotonic() + timeout
+        while not all(got[i] and got[i][-1]["finished"] for i in ids):
+            msg = self.expect("chunk", max(0.01, deadline - time.monotonic()))
+            if msg["id"] in got:
+                got[msg["id"]].append(msg)
+        return got
+
+    def exit_code(self, timeout: float) -> int:
+        return self.proc.wait(timeout=timeout)
+
     def stderr(self) -> str:
         self._log_file.flush()
         return self.log.read_text(errors="replace")[-4000:]
@@ -153,8 +166,11 @@ class Worker:
         self._log_file.close()
 
 
-def start_ranks(model_dir: Path, tmp: Path, kind: str, world: int) -> list[Worker]:
-    """world worker processes on 127.0.0.1, each a shard of the tiny model."""
+def start_ranks(
+    model_dir: Path, tmp: Path, kind: str, world: int, *,
+    only_ranks: list[int] | None = None, deadline_s: float = 60,
+) -> list[Worker]:
+    """world worker processes on 127.0.0.1, each a shard of the tiny model (or only some ranks)."""
     from skulk.engine.distributed import free_local_ports, plan_affinity, rank_env, write_hostfile
 
     entries = [f"127.0.0.1:{p}" for p in free_local_ports(world)]
@@ -163,9 +179,9 @@ def start_ranks(model_dir: Path, tmp: Path, kind: str, world: int) -> list[Worke
     bounds = [round(i * N_LAYERS / world) for i in range(world + 1)]
     workers: list[Worker] = []
     try:
-        for rank in range(world):
+        for rank in only_ranks if only_ranks is not None else range(world):
             start, end = (bounds[rank], bounds[rank + 1]) if kind == "pipeline" else (0, N_LAYERS)
-            argv = ["--model-dir", str(model_dir), "--connect-deadline", "60",
+            argv = ["--model-dir", str(model_dir), "--connect-deadline", str(deadline_s),
                     "--cpus", ",".join(map(str, sorted(cpus[rank])))]
             if world > 1:
                 argv += ["--shard-json", shard_json(kind, rank, world, start, end)]
