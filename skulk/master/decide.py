@@ -27,7 +27,7 @@ def decide_delete_instance(state: State, c: cmd.DeleteInstance) -> list:
         if t.instance_id == c.instance_id
         and t.task_status in (TaskStatus.Pending, TaskStatus.Running)
     ]
-    return [*cancels, ev.InstanceDeleted(instance_id=c.instance_id, reason="deleted")]
+    return [*cancels, ev.InstanceDeleted(instance_id=c.instance_id, reason=c.reason or "deleted")]
 
 
 def decide_set_tracing(state: State, c: cmd.SetTracingEnabled) -> list:

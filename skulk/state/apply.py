@@ -71,7 +71,10 @@ def apply_task_deleted(state: State, e: ev.TaskDeleted) -> State:
 
 def apply_instance_created(state: State, e: ev.InstanceCreated) -> State:
     instance = e.instance
-    return _with(state, instances={**state.instances, instance.instance_id: instance})
+    fields: dict[str, Any] = {"instances": {**state.instances, instance.instance_id: instance}}
+    if e.auto_placed:
+        fields["auto_place_done"] = True
+    return _with(state, **fields)
 
 
 def apply_instance_deleted(state: State, e: ev.InstanceDeleted) -> State:

@@ -31,6 +31,7 @@ class CreateInstance(_Command):
 
 class DeleteInstance(_Command):
     instance_id: InstanceId
+    reason: str | None = None
 
 
 class GenerateText(_Command):

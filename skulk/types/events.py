@@ -47,6 +47,7 @@ class TaskDeleted(_Event):
 
 class InstanceCreated(_Event):
     instance: Instance
+    auto_placed: bool = False
 
 
 class InstanceDeleted(_Event):

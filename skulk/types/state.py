@@ -27,3 +27,4 @@ class State(WireModel):
     node_thunderbolt: dict[NodeId, dict] = Field(default_factory=dict)
     node_thunderbolt_bridge: dict[NodeId, dict] = Field(default_factory=dict)
     thunderbolt_bridge_cycles: list[list[NodeId]] = Field(default_factory=list)
+    auto_place_done: bool = False  # the default model was auto-placed once; never again

@@ -1,0 +1,50 @@
+"""Generation output on the data plane: rank 0's node -> the API node that owns the request."""
+
+from pydantic import Field
+
+from skulk.types.base import TaggedModel, WireModel, tagged_union
+from skulk.types.ids import CommandId
+
+
+class Usage(WireModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class GenerationStats(WireModel):
+    prompt_tps: float = 0.0
+    generation_tps: float = 0.0
+    prompt_tokens: int = 0
+    generation_tokens: int = 0
+
+
+class TokenChunk(TaggedModel):
+    """A piece of generated text; the last one carries finish_reason and usage."""
+
+    text: str = ""
+    token_ids: list[int] = Field(default_factory=list)
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    stats: GenerationStats | None = None
+
+
+class ErrorChunk(TaggedModel):
+    """Ends a stream with an error; `retryable` errors mean "send the request again"."""
+
+    error_type: str
+    error_message: str
+    status_code: int = 500
+    retryable: bool = False
+
+
+Chunk = tagged_union(TokenChunk, ErrorChunk)
+
+
+class DataChunk(WireModel):
+    command_id: CommandId
+    sequence: int = Field(ge=0)
+    chunk: Chunk

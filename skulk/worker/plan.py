@@ -1,0 +1,163 @@
+"""The worker's planner. PURE: replicated state + this node's runners -> what to do next.
+
+Rules run in priority order: stop what must stop, then create, then move runners through
+connect -> load -> warm up (gated on every rank of the instance), then forward and cancel tasks.
+"""
+
+from dataclasses import dataclass, field
+
+from skulk.types.ids import InstanceId, NodeId, RunnerId, TaskId
+from skulk.types.runners import (
+    RunnerConnected, RunnerFailed, RunnerIdle, RunnerLoaded, RunnerReady, RunnerRunning,
+    RunnerWarmingUp,
+)
+from skulk.types.state import State
+from skulk.types.tasks import SERVING_TASK_TYPES, TaskStatus
+
+ACTIVE = (TaskStatus.Pending, TaskStatus.Running)
+SERVING = (RunnerReady, RunnerRunning)
+
+
+@dataclass(frozen=True)
+class LocalRunner:
+    """What this node's supervisor knows about one of its runner processes."""
+
+    runner_id: RunnerId
+    instance_id: InstanceId
+    status: object  # a RunnerStatus
+    forwarded: frozenset[TaskId] = frozenset()  # ever handed to the runner (this session)
+    active: frozenset[TaskId] = frozenset()  # still generating in the runner
+    requested: str | None = None  # the lifecycle step already asked for, not yet reported
+    stopping: bool = False
+    breaker_open: bool = False
+
+
+@dataclass(frozen=True)
+class Spawn:
+    instance_id: InstanceId
+    runner_id: RunnerId
+
+
+@dataclass(frozen=True)
+class Stop:
+    runner_id: RunnerId
+    reason: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """Ask a runner for its next lifecycle step: "connect", "load" or "warmup"."""
+
+    runner_id: RunnerId
+    step: str
+
+
+@dataclass(frozen=True)
+class Forward:
+    runner_id: RunnerId
+    task_id: TaskId
+
+
+@dataclass(frozen=True)
+class Cancel:
+    runner_id: RunnerId
+    task_id: TaskId
+
+
+@dataclass(frozen=True)
+class WorkerPlanInput:
+    node_id: NodeId
+    state: State
+    local: dict[RunnerId, LocalRunner] = field(default_factory=dict)
+
+
+def plan(inp: WorkerPlanInput) -> list:
+    """Every action due now, in priority order."""
+    return [*_stops(inp), *_spawns(inp), *_steps(inp), *_forwards(inp), *_cancels(inp)]
+
+
+def my_runners(node_id: NodeId, state: State) -> dict[RunnerId, InstanceId]:
+    return {
+        inst.shard_assignments.node_to_runner[node_id]: iid
+        for iid, inst in state.instances.items() if node_id in inst.shard_assignments.node_to_runner
+    }
+
+
+def _sibling_statuses(state: State, instance_id: InstanceId) -> list:
+    inst = state.instances[instance_id]
+    return [state.runners.get(rid) for rid in inst.shard_assignments.runner_to_shard]
+
+
+def _stops(inp: WorkerPlanInput) -> list:
+    mine = my_runners(inp.node_id, inp.state)
+    actions = []
+    for rid, local in inp.local.items():
+        if local.stopping:
+            continue
+        if rid not in mine:
+            actions.append(Stop(rid, "instance deleted"))
+        elif not isinstance(local.status, RunnerFailed) and any(
+            isinstance(s, RunnerFailed) for s in _sibling_statuses(inp.state, local.instance_id)
+        ):
+            actions.append(Stop(rid, "another rank of this instance failed"))
+    return actions
+
+
+def _spawns(inp: WorkerPlanInput) -> list:
+    return [
+        Spawn(iid, rid) for rid, iid in my_runners(inp.node_id, inp.state).items()
+        if rid not in inp.local
+    ]
+
+
+def _next_step(local: LocalRunner, world_size: int, siblings: list) -> str | None:
+    status = local.status
+    if isinstance(status, RunnerIdle):
+        if world_size == 1:
+            return "load"
+        return "connect" if all(s is not None for s in siblings) else None
+    if isinstance(status, RunnerConnected):
+        return "load"
+    if isinstance(status, RunnerLoaded):
+        ok = (RunnerLoaded, RunnerWarmingUp, RunnerReady, RunnerRunning)
+        return "warmup" if all(isinstance(s, ok) for s in siblings) else None
+    return None
+
+
+def _steps(inp: WorkerPlanInput) -> list:
+    actions = []
+    for rid, local in inp.local.items():
+        if local.stopping or local.breaker_open or local.instance_id not in inp.state.instances:
+            continue
+        inst = inp.state.instances[local.instance_id]
+        world_size = len(inst.shard_assignments.runner_to_shard)
+        step = _next_step(local, world_size, _sibling_statuses(inp.state, local.instance_id))
+        if step is not None and step != local.requested:
+            actions.append(Step(rid, step))
+    return actions
+
+
+def _forwards(inp: WorkerPlanInput) -> list:
+    actions = []
+    for rid, local in inp.local.items():
+        if local.stopping or local.instance_id not in inp.state.instances:
+            continue
+        if not all(isinstance(s, SERVING) for s in _sibling_statuses(inp.state, local.instance_id)):
+            continue
+        if not isinstance(local.status, SERVING):
+            continue
+        for tid, task in inp.state.tasks.items():
+            if (isinstance(task, SERVING_TASK_TYPES) and task.instance_id == local.instance_id
+                    and task.task_status in ACTIVE and tid not in local.forwarded):
+                actions.append(Forward(rid, tid))
+    return actions
+
+
+def _cancels(inp: WorkerPlanInput) -> list:
+    actions = []
+    for rid, local in inp.local.items():
+        for tid in local.active:
+            task = inp.state.tasks.get(tid)
+            if task is None or task.task_status in (TaskStatus.Cancelled, TaskStatus.Failed, TaskStatus.TimedOut):
+                actions.append(Cancel(rid, tid))
+    return actions
