@@ -102,10 +102,10 @@ class ElectionState:
     node_id: NodeId
     candidate: bool
     seniority: int
+    current_session: SessionId
     now: int = 0
     clock: int = 0
     commands_seen: int = 0
-    current_session: SessionId | None = None
     round: Round | None = None
     settle: Settle | None = None
     # Peers that joined during a round started before they did: re-elect unless it counted them.
@@ -116,13 +116,8 @@ class ElectionState:
     answered_at: int = -1  # the tick we last answered a status behind our clock
 
     @property
-    def session(self) -> SessionId:
-        assert self.current_session is not None, "use start() to build the state"
-        return self.current_session
-
-    @property
     def is_master(self) -> bool:
-        return self.session.master_node_id == self.node_id
+        return self.current_session.master_node_id == self.node_id
 
     @property
     def present_peers(self) -> frozenset[NodeId]:
@@ -137,7 +132,9 @@ def start(
 ) -> tuple[ElectionState, list[Output]]:
     """A fresh node: master of its own session (self, 0), confirmed by a zero-length round."""
     if force_master and not candidate:
-        raise ConfigError("a node cannot be both force-master and a non-candidate", param="force_master")
+        raise ConfigError(
+            "a node cannot be both force-master and a non-candidate", param="force_master"
+        )
     if force_master:
         seniority = FORCE_MASTER_SENIORITY
     else:
@@ -169,7 +166,7 @@ def step(state: ElectionState, event: Input) -> tuple[ElectionState, list[Output
 def status_message(state: ElectionState, clock: int) -> ElectionMessage:
     """What this node proposes at `clock`: its running session if master, else a new one."""
     if state.is_master:
-        proposed = state.session
+        proposed = state.current_session
     else:
         proposed = SessionId(master_node_id=state.node_id, election_clock=clock)
     return ElectionMessage(
@@ -277,7 +274,9 @@ def _on_tick(state: ElectionState) -> tuple[ElectionState, list[Output]]:
 # Messages --------------------------------------------------------------------------------
 
 
-def _on_message(state: ElectionState, message: ElectionMessage) -> tuple[ElectionState, list[Output]]:
+def _on_message(
+    state: ElectionState, message: ElectionMessage
+) -> tuple[ElectionState, list[Output]]:
     if _sender(message) == state.node_id:
         return state, []  # our own broadcast looped back (or a stale one from a past life)
     if message.clock > state.clock:

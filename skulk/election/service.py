@@ -64,7 +64,7 @@ class ElectionService:
 
     @property
     def current_session(self) -> SessionId:
-        return self._state.session
+        return self._state.current_session
 
     @property
     def is_master(self) -> bool:

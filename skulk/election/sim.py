@@ -68,13 +68,15 @@ class Simulator:
         self.nodes: dict[NodeId, SimNode] = {}
         self.links: Counter[Link] = Counter()  # connections per pair (multi-homing allowed)
         self.results: list[ResultRecord] = []
-        self.sent = 0
+        self.sent = 0  # broadcasts so far (a settled cluster sends none)
         self._queue: deque[_Envelope] = deque()
         self._lose_next: set[tuple[NodeId, NodeId]] = set()
 
     # Membership -------------------------------------------------------------------------
 
-    def add_node(self, node_id: NodeId, *, force_master: bool = False, candidate: bool = True) -> None:
+    def add_node(
+        self, node_id: NodeId, *, force_master: bool = False, candidate: bool = True
+    ) -> None:
         if node_id in self.nodes:
             raise ValueError(f"node {node_id} already exists")
         self.nodes[node_id] = SimNode(node_id, force_master, candidate)
@@ -100,7 +102,9 @@ class Simulator:
         node = self.nodes[node_id]
         if node.alive:
             self.kill(node_id)
-        node.stale = Counter({peer: self.links[frozenset((node_id, peer))] for peer in self.peers_of(node_id)})
+        node.stale = Counter(
+            {peer: self.links[frozenset((node_id, peer))] for peer in self.peers_of(node_id)}
+        )
         self._boot(node_id)
         for peer in node.links_at_death:
             if self.nodes[peer].alive:
@@ -113,7 +117,9 @@ class Simulator:
 
     def _boot(self, node_id: NodeId) -> None:
         node = self.nodes[node_id]
-        node.state, outputs = start(node_id, force_master=node.force_master, candidate=node.candidate)
+        node.state, outputs = start(
+            node_id, force_master=node.force_master, candidate=node.candidate
+        )
         self._perform(node_id, outputs)
         self._drain()
 
@@ -190,7 +196,7 @@ class Simulator:
         return state
 
     def session_of(self, node_id: NodeId) -> SessionId:
-        return self.state_of(node_id).session
+        return self.state_of(node_id).current_session
 
     def peers_of(self, node_id: NodeId) -> set[NodeId]:
         return {peer for link in self.links for peer in link if node_id in link and peer != node_id}

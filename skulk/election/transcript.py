@@ -15,10 +15,11 @@ Lines starting with "> " and the text after `expect` are produced by the run (re
     lose a b                   the next broadcast from a never reaches b
     tick N                     advance N ticks of 100 ms; prints the election results
     expect ...                 rewritten with the nodes grouped by current session
-    require agree [a b ...]    those (default: all live) nodes share one session mastered by one of them
+    require agree [a b ...]    those (default: all live) nodes share one session, mastered
+                               by one of them
     require master m [a b ...] those (default: all live) nodes follow m, which is alive
     require not-master m       no live node follows m
-    require quiet              the last `tick` produced no election result
+    require quiet              during the last `tick` nobody was elected or broadcast
 """
 
 from __future__ import annotations
@@ -40,7 +41,12 @@ class TranscriptError(AssertionError):
 @dataclass
 class _Run:
     sim: Simulator = field(default_factory=Simulator)
-    last_tick_results: list[ResultRecord] | None = None
+    last_tick_activity: tuple[int, int] | None = None  # (results, broadcasts) during it
+
+
+def _check(condition: bool, why: str) -> None:
+    if not condition:
+        raise AssertionError(why)
 
 
 def run_transcript(text: str) -> str:
@@ -70,7 +76,7 @@ def run_transcript(text: str) -> str:
 def _execute(run: _Run, words: list[str]) -> tuple[str | None, list[str]]:
     """Run one command: (replacement for the line or None, generated output lines)."""
     sim, (verb, *args) = run.sim, words
-    before, start_tick = len(sim.results), sim.now
+    before, start_tick, sent = len(sim.results), sim.now, sim.sent
     match verb:
         case "latency":
             if sim.nodes:
@@ -81,7 +87,8 @@ def _execute(run: _Run, words: list[str]) -> tuple[str | None, list[str]]:
                 sim.add_node(name)
         case "node":
             _check_flags(args[1:], {"force-master", "not-candidate"})
-            sim.add_node(args[0], force_master="force-master" in args, candidate="not-candidate" not in args)
+            force, observer = "force-master" in args, "not-candidate" in args
+            sim.add_node(args[0], force_master=force, candidate=not observer)
         case "connect" if args == ["all"]:
             sim.connect_all()
         case "connect":
@@ -102,7 +109,7 @@ def _execute(run: _Run, words: list[str]) -> tuple[str | None, list[str]]:
             sim.lose_next(*_pair(args))
         case "tick":
             sim.tick(int(args[0]))
-            run.last_tick_results = sim.results[before:]
+            run.last_tick_activity = (len(sim.results) - before, sim.sent - sent)
         case "expect":
             return "expect " + describe_sessions(sim), []
         case "require":
@@ -137,7 +144,11 @@ def describe_sessions(sim: Simulator) -> str:
 
 
 def format_results(records: list[ResultRecord], *, start_tick: int) -> list[str]:
-    """One line per (tick, outcome), ticks relative to the command: "+32 n1 n2 -> n2:5 clock 5 new"."""
+    """One line per (tick, outcome), ticks relative to the command start.
+
+    "+32 n1 n2 -> n2:5 clock 5 new": at +32, n1 and n2 elected session n2:5 in the round at
+    clock 5, a session change for them ("same": they were already in it).
+    """
     lines: dict[tuple[int, str, int, bool], list[str]] = {}
     for record in records:
         r = record.result
@@ -154,20 +165,20 @@ def _require(run: _Run, args: list[str]) -> None:
     match args:
         case ["agree", *names]:
             names = names or sim.alive()
-            sessions = {session_text(sim.session_of(n)): sim.session_of(n) for n in names}
-            assert len(sessions) == 1, f"nodes disagree: {describe_sessions(sim)}"
-            (session,) = sessions.values()
-            assert session.master_node_id in names, f"their master {session.master_node_id} is not among them"
+            sessions = {sim.session_of(n) for n in names}
+            _check(len(sessions) == 1, f"nodes disagree: {describe_sessions(sim)}")
+            master = sessions.pop().master_node_id
+            _check(master in names, f"their master {master} is not among them")
         case ["master", master, *names]:
-            assert sim.nodes[master].alive, f"{master} is not running"
+            _check(sim.nodes[master].alive, f"{master} is not running")
             for name in names or sim.alive():
                 got = sim.session_of(name).master_node_id
-                assert got == master, f"{name} follows {got}"
+                _check(got == master, f"{name} follows {got}")
         case ["not-master", master]:
             followers = [n for n in sim.alive() if sim.session_of(n).master_node_id == master]
-            assert not followers, f"{' '.join(followers)} follow {master}"
+            _check(not followers, f"{' '.join(followers)} follow {master}")
         case ["quiet"]:
-            assert run.last_tick_results is not None, "no tick yet"
-            assert not run.last_tick_results, "the last tick elected again"
+            _check(run.last_tick_activity is not None, "no tick yet")
+            _check(run.last_tick_activity == (0, 0), "the last tick elected or broadcast")
         case _:
             raise ValueError(f"unknown requirement {' '.join(args)!r}")

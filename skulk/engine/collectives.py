@@ -40,7 +40,7 @@ def broadcast_bytes(payload: bytes | None, group: Any, root: int = 0) -> bytes:
         buf = mx.array(np.frombuffer(payload or b"", dtype=np.uint8))
     else:
         buf = mx.zeros((n,), dtype=mx.uint8)
-    return np.array(_all_sum(buf, group), copy=False).tobytes()
+    return np.asarray(_all_sum(buf, group)).tobytes()
 
 
 def share_tokens(tokens: mx.array | None, n: int, group: Any, root: int) -> list[int]:

@@ -175,11 +175,12 @@ def meet_neighbours(entries: list[str], rank: int, deadline_s: float) -> None:
     dialed = _dial_right(_split(entries[right]), rank, n, deadline)
     t.join(max(0.0, deadline - time.monotonic()) + 1.0)
     listener.close()
+    within = f"within {deadline_s:.0f} s"
     if not dialed:
-        raise GroupConnectTimeout(f"rank {rank}: ring peer rank {right} at {entries[right]} did not answer within {deadline_s:.0f} s")
+        raise GroupConnectTimeout(f"rank {rank}: ring peer rank {right} at {entries[right]} did not answer {within}")
     if not box.get("ok"):
         left = (rank - 1) % n
-        raise GroupConnectTimeout(f"rank {rank}: ring peer rank {left} never connected to {entries[rank]} within {deadline_s:.0f} s")
+        raise GroupConnectTimeout(f"rank {rank}: ring peer rank {left} never connected to {entries[rank]} {within}")
 
 
 def init_group(deadline_s: float = 120.0) -> Any:

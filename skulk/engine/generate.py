@@ -109,6 +109,7 @@ class Engine:
         self._queue: deque[_Request] = deque()
         self._cancels: list[str] = []
         self._expected: set[str] = set()  # followers: submitted here, not yet admitted by rank 0
+        self._settled: deque[str] = deque(maxlen=4096)  # followers: admitted/cancelled before submit
         self._active: list[_Active] = []
         self._cache: list[Any] | None = None
         self._spill: list[StepOutput] = []
@@ -134,6 +135,8 @@ class Engine:
         req = _Request(request_id, prompt, max_tokens, spec_from_params(params), list(params.stop or []))
         if self.is_leader:
             self._queue.append(req)
+        elif request_id in self._settled:
+            self._settled.remove(request_id)  # rank 0 already admitted it; nothing to wait for
         else:
             self._expected.add(request_id)
         return len(prompt)
@@ -149,13 +152,18 @@ class Engine:
 
     def has_work(self) -> bool:
         """Whether step() must be called (on followers: whether rank 0 is known to be stepping)."""
-        return bool(self._active or self._queue or self._cancels or self._expected or self._spill)
+        return self._must_step() or bool(self._spill)
+
+    def _must_step(self) -> bool:
+        return bool(self._active or self._queue or self._cancels or self._expected)
 
     # ----- the step -----
 
     def step(self) -> list[StepOutput]:
         """Advance every active request by one token and admit queued ones. Collective."""
         out, self._spill = self._spill, []
+        if not self._must_step():
+            return out  # only outputs that stream() set aside: no collective to join
         try:
             admit, cancels = self._exchange_control()
             out += self._apply_cancels(cancels)
@@ -175,7 +183,8 @@ class Engine:
         if self.is_leader:
             cancels, self._cancels = self._cancels, []
             self._queue = deque(r for r in self._queue if r.id not in cancels)
-            room = self.max_concurrent - len(self._active) + len([a for a in self._active if a.req.id in cancels])
+            running = [a for a in self._active if a.req.id not in cancels]
+            room = self.max_concurrent - len(running)
             while self._queue and len(admit) < room:
                 admit.append(self._queue.popleft())
         if not self.distributed:
@@ -188,7 +197,11 @@ class Engine:
             return admit, cancels
         msg = json.loads(raw)
         admit = [_Request.from_wire(d) for d in msg["admit"]]
-        self._expected -= {r.id for r in admit} | set(msg["cancel"])
+        for rid in [r.id for r in admit] + msg["cancel"]:
+            if rid in self._expected:
+                self._expected.discard(rid)
+            else:  # this rank's own submit is still on its way
+                self._settled.append(rid)
         return admit, msg["cancel"]
 
     def _apply_cancels(self, cancels: list[str]) -> list[StepOutput]:

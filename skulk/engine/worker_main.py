@@ -1,7 +1,7 @@
 """A minimal standalone runner: one rank of one model, driven over stdin/stdout.
 
     python -m skulk.engine.worker_main --model-dir D [--shard-json J] [--connect-deadline S]
-        [--max-concurrent N] [--context-limit N] [--cpus 0,1]
+        [--max-concurrent N] [--context-limit N] [--prefill-step N] [--cpus 0,1]
 
 Ring ranks take MLX_HOSTFILE / MLX_RANK from the environment (see distributed.rank_env);
 --shard-json is a tagged ShardMetadata ({"PipelineShardMetadata": {...}}); without it the
@@ -9,7 +9,7 @@ process holds the whole model on a single rank.
 
 Frames both ways are a 4-byte big-endian length followed by a msgpack map (framing.py).
 stdin (send every request to every rank; rank 0 decides, followers use it to know when to step):
-    {"op": "generate", "id": str, "params": TextGenerationTaskParams fields}
+    {"op": "generate", "id": str, "params": TextGenerationTaskParams fields (snake or camelCase)}
     {"op": "cancel", "id": str}          honoured by rank 0 only
     {"op": "warmup"}                      a tiny generation; send to all ranks
     {"op": "shutdown"}                    or close stdin
@@ -22,7 +22,8 @@ stdout:
     {"op": "error", "id", "code", "message"}      the request was refused (e.g. context_length_exceeded)
     {"op": "warmed", "tokens": n}
     {"op": "fatal", "code", "message"}            then exit: 3 ring peer lost, 4 connect timeout, 2 other
-The process also exits (1) within ~1 s of its parent dying.
+Exit 0 on stdin close or shutdown. Exit 1 within ~1 s of the parent dying, or when MLX's own
+ring init hangs past the backstop deadline (faulthandler prints the traceback on stderr).
 """
 
 import argparse
@@ -39,7 +40,7 @@ from pydantic import TypeAdapter
 from skulk.engine.distributed import init_group, pin_to_cpus
 from skulk.engine.errors import GroupConnectTimeout, RingPeerLost
 from skulk.engine.framing import read_frame, write_frame
-from skulk.engine.generate import Engine, StepOutput
+from skulk.engine.generate import PREFILL_STEP, Engine, StepOutput
 from skulk.engine.loading import load_shard
 from skulk.errors import SkulkError
 from skulk.types.shards import ShardMetadata
@@ -56,6 +57,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connect-deadline", type=float, default=120.0)
     p.add_argument("--max-concurrent", type=int, default=None)
     p.add_argument("--context-limit", type=int, default=None)
+    p.add_argument("--prefill-step", type=int, default=PREFILL_STEP, help="prompt tokens per forward")
     p.add_argument("--cpus", default=None, help="comma-separated CPU ids to pin this rank to")
     return p.parse_args(argv)
 
@@ -143,7 +145,8 @@ def _load(args: argparse.Namespace, out: BinaryIO) -> Engine:
         write_frame(out, {"op": "loading", "layers_loaded": done, "total_layers": total})
 
     loaded = load_shard(args.model_dir, shard, group, on_progress=progress)
-    engine = Engine(loaded, max_concurrent=args.max_concurrent, context_limit=args.context_limit)
+    engine = Engine(loaded, max_concurrent=args.max_concurrent, context_limit=args.context_limit,
+                    prefill_step=args.prefill_step)
     start, end = (shard.start_layer, shard.end_layer) if shard else (0, None)
     write_frame(out, {"op": "ready", "rank": loaded.rank, "world_size": loaded.world_size,
                       "start_layer": start, "end_layer": end, "active_memory": mx.get_active_memory()})

@@ -22,13 +22,24 @@ from skulk.election.core import (
     step,
 )
 from skulk.errors import ConfigError
-from skulk.types.election import ElectionMessage
+from skulk.types.election import ElectionMessage, ElectionResult
 from skulk.types.ids import SessionId
 
 
-def msg(sender: str, clock: int, seniority: int = 1, commands: int = 0, session_clock: int | None = None):
-    session = SessionId(master_node_id=sender, election_clock=clock if session_clock is None else session_clock)
-    return ElectionMessage(clock=clock, seniority=seniority, proposed_session=session, commands_seen=commands)
+def sid(node_id: str, clock: int) -> SessionId:
+    return SessionId(master_node_id=node_id, election_clock=clock)
+
+
+def msg(sender: str, clock: int, seniority: int = 1, commands: int = 0) -> ElectionMessage:
+    """A follower's status: it proposes a new session of its own at `clock`."""
+    session = sid(sender, clock)
+    return ElectionMessage(
+        clock=clock, seniority=seniority, proposed_session=session, commands_seen=commands
+    )
+
+
+def hear(state: ElectionState, *messages: ElectionMessage) -> tuple[ElectionState, list[Output]]:
+    return feed(state, *(MessageReceived(m) for m in messages))
 
 
 def ticks(state: ElectionState, n: int) -> tuple[ElectionState, list[Output]]:
@@ -60,13 +71,14 @@ def results(outputs: list[Output]):
 
 def test_startup_elects_itself_at_once_and_keeps_its_session():
     state, outputs = start("a")
-    assert state.session == SessionId(master_node_id="a", election_clock=0)
+    assert state.current_session == SessionId(master_node_id="a", election_clock=0)
     assert state.is_master and state.round is None and state.clock == 0
     assert state.seniority == 1
     (status, again) = broadcasts(outputs)
-    assert status == again and status.proposed_session == state.session and status.seniority == 0
+    assert status == again and status.seniority == 0
+    assert status.proposed_session == state.current_session
     (result,) = results(outputs)
-    assert result.session_id == state.session and result.won_clock == 0 and not result.is_new_master
+    assert result == ElectionResult(session_id=sid("a", 0), won_clock=0, is_new_master=False)
     assert isinstance(outputs[-1], Elected)  # the rebroadcast goes out before the result
 
 
@@ -101,14 +113,14 @@ def test_higher_clock_is_adopted_and_starts_a_round_with_it():
     assert state.clock == 4 and state.round is not None
     (status,) = broadcasts(outputs)
     # Still master of its own startup session, so it proposes that session.
-    assert status.clock == 4 and status.proposed_session == SessionId(master_node_id="a", election_clock=0)
+    assert status.clock == 4 and status.proposed_session == sid("a", 0)
     state, outputs = ticks(state, CAMPAIGN_TICKS - 1)
     assert outputs == []
     state, outputs = ticks(state, 1)
     assert broadcasts(outputs) == [status]  # rebroadcast at the end
     (result,) = results(outputs)
-    assert result.session_id.master_node_id == "b" and result.won_clock == 4 and result.is_new_master
-    assert state.session == result.session_id and not state.is_master
+    assert result == ElectionResult(session_id=sid("b", 4), won_clock=4, is_new_master=True)
+    assert state.current_session == result.session_id and not state.is_master
 
 
 def test_lower_clock_is_not_a_candidate_but_is_answered_once_per_tick():
@@ -124,13 +136,13 @@ def test_lower_clock_is_not_a_candidate_but_is_answered_once_per_tick():
 
 def test_equal_clock_joins_the_round_once_per_sender():
     state, _ = start("a")
-    state, _ = feed(state, MessageReceived(msg("b", 4)), MessageReceived(msg("c", 4)), MessageReceived(msg("c", 4)))
-    assert sorted(m.proposed_session.master_node_id for m in state.round.candidates) == ["a", "b", "c"]
+    state, _ = hear(state, msg("b", 4), msg("c", 4), msg("c", 4))
+    assert len(state.round.candidates) == 3 and state.round.participants == {"a", "b", "c"}
 
 
 def test_winner_seniority_counts_distinct_participants():
     state, _ = start("z")
-    state, _ = feed(state, MessageReceived(msg("b", 4)), MessageReceived(msg("c", 4)), MessageReceived(msg("b", 4)))
+    state, _ = hear(state, msg("b", 4), msg("c", 4), msg("b", 4))
     state, outputs = ticks(state, CAMPAIGN_TICKS)
     assert results(outputs)[0].session_id.master_node_id == "z"
     assert state.seniority == 3
@@ -154,13 +166,13 @@ def test_ranking_seniority_then_commands_then_id():
     )
     state, outputs = ticks(state, CAMPAIGN_TICKS)
     assert results(outputs)[0].session_id.master_node_id == "b"
-    state, _ = feed(state, MessageReceived(msg("c", 5, commands=2)), MessageReceived(msg("d", 5, commands=2)))
+    state, _ = hear(state, msg("c", 5, commands=2), msg("d", 5, commands=2))
     state, outputs = ticks(state, CAMPAIGN_TICKS)
     assert results(outputs)[0].session_id.master_node_id == "a"  # 3 commands seen beat 2
 
 
 def test_incumbent_proposes_its_running_session_and_follower_a_new_one():
-    own = SessionId(master_node_id="a", election_clock=0)
+    own = sid("a", 0)
     state, _ = start("a")
     state, _ = step(state, MessageReceived(msg("b", 1, seniority=0)))
     state, outputs = ticks(state, CAMPAIGN_TICKS)
@@ -170,9 +182,10 @@ def test_incumbent_proposes_its_running_session_and_follower_a_new_one():
     assert broadcasts(outputs)[0].proposed_session == own
     state, outputs = step(state, MessageReceived(msg("c", 3, seniority=5)))
     state, outputs = ticks(state, CAMPAIGN_TICKS)
-    assert results(outputs)[0].session_id.master_node_id == "c" and results(outputs)[0].is_new_master
+    (result,) = results(outputs)
+    assert result == ElectionResult(session_id=sid("c", 3), won_clock=3, is_new_master=True)
     state, outputs = step(state, MessageReceived(msg("c", 4, seniority=5)))
-    assert broadcasts(outputs)[0].proposed_session == SessionId(master_node_id="a", election_clock=4)
+    assert broadcasts(outputs)[0].proposed_session == sid("a", 4)
 
 
 def test_late_status_that_was_counted_is_ignored_and_uncounted_one_reruns():
@@ -274,6 +287,7 @@ def test_a_round_that_hears_no_peer_is_retried_once_at_a_higher_clock():
 
 
 def test_core_does_not_import_trio():
-    code = "import sys, skulk.election.core, skulk.election.sim, skulk.election.transcript; print('trio' in sys.modules)"
+    modules = "skulk.election.core, skulk.election.sim, skulk.election.transcript"
+    code = f"import sys, {modules}; print('trio' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -24,9 +24,6 @@ def test_transcript(path: Path):
         if actual != expected:
             path.write_text(actual)
         return
-    diff = "".join(
-        difflib.unified_diff(
-            expected.splitlines(keepends=True), actual.splitlines(keepends=True), "expected", "actual"
-        )
-    )
+    lines = expected.splitlines(keepends=True), actual.splitlines(keepends=True)
+    diff = "".join(difflib.unified_diff(*lines, "expected", "actual"))
     assert actual == expected, f"{path.name} changed (regenerate with {REGEN_ENV}=1):\n{diff}"

@@ -141,8 +141,8 @@ class Worker:
                 chunks.append(msg)
         return chunks
 
-    def collect_many(self, ids: list[str], timeout: float, final_only: bool = False) -> dict[str, list]:
-        """Chunks per request until every one of ids has finished (followers: final only)."""
+    def collect_many(self, ids: list[str], timeout: float) -> dict[str, list]:
+        """Chunks per request until every one of ids has finished (followers send the final one only)."""
         got: dict[str, list] = {i: [] for i in ids}
         deadline = time.monotonic() + timeout
         while not all(got[i] and got[i][-1]["finished"] for i in ids):
@@ -168,7 +168,7 @@ class Worker:
 
 def start_ranks(
     model_dir: Path, tmp: Path, kind: str, world: int, *,
-    only_ranks: list[int] | None = None, deadline_s: float = 60,
+    only_ranks: list[int] | None = None, deadline_s: float = 60, extra: list[str] | None = None,
 ) -> list[Worker]:
     """world worker processes on 127.0.0.1, each a shard of the tiny model (or only some ranks)."""
     from skulk.engine.distributed import free_local_ports, plan_affinity, rank_env, write_hostfile
@@ -182,7 +182,7 @@ def start_ranks(
         for rank in only_ranks if only_ranks is not None else range(world):
             start, end = (bounds[rank], bounds[rank + 1]) if kind == "pipeline" else (0, N_LAYERS)
             argv = ["--model-dir", str(model_dir), "--connect-deadline", str(deadline_s),
-                    "--cpus", ",".join(map(str, sorted(cpus[rank])))]
+                    "--cpus", ",".join(map(str, sorted(cpus[rank]))), *(extra or [])]
             if world > 1:
                 argv += ["--shard-json", shard_json(kind, rank, world, start, end)]
             env = rank_env(hostfile, rank, world, threads=1)

@@ -182,3 +182,21 @@ def test_duplicate_request_id_is_refused(loaded):
     engine.submit("dup", params("x", max_output_tokens=2))
     with pytest.raises(ValueError):
         engine.submit("dup", params("x", max_output_tokens=2))
+
+
+def test_chunked_prefill_matches_one_pass(loaded):
+    p = params(PROMPTS[7], max_output_tokens=10)
+    assert run_alone(loaded, p, prefill_step=3)[:2] == run_alone(loaded, p)[:2]
+
+
+def test_follower_steps_only_while_rank0_is_known_to_step(loaded):
+    # rank 1 of a pretend 2-rank group; none of these calls communicates
+    fake = type(loaded)(loaded.model, loaded.tokenizer, loaded.config, None, 1, 2, None)
+    engine = Engine(fake)
+    assert not engine.has_work()
+    engine.submit("x", params("x", max_output_tokens=2))
+    assert engine.has_work() and not engine.cancel("x")
+    engine._expected.clear()
+    engine._settled.append("y")  # rank 0 admitted "y" before this rank saw it
+    engine.submit("y", params("y", max_output_tokens=2))
+    assert not engine.has_work()

@@ -74,7 +74,8 @@ def test_pipeline_two_ranks_match_and_survivor_exits_on_peer_loss(tiny_model_dir
 
 
 def test_pipeline_three_ranks_match_and_followers_exit_when_rank0_dies(tiny_model_dir, tmp_path, baseline):
-    workers = start_ranks(tiny_model_dir, tmp_path, "pipeline", 3)
+    # a 5-token prefill step sends the prompt through the ranks in several chunks
+    workers = start_ranks(tiny_model_dir, tmp_path, "pipeline", 3, extra=["--prefill-step", "5"])
     try:
         ready_all(workers)
         assert greedy_ids(workers) == baseline["ids"]
