@@ -3,148 +3,142 @@
 import logging
 import math
 import os
-from pathlib import Path
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import timedelta
 
 import trio
 
-from skulk import probe
 from skulk.api.app import create_app, serve_api
 from skulk.config import NodePaths, Settings, resolve_node_name
 from skulk.election.service import ElectionService
 from skulk.master.decide import ReconcileParams
 from skulk.master.service import MasterService
+from skulk.models import ModelCatalog
 from skulk.net import NetConfig, NetService, load_or_create_keypair
+from skulk.node.dataplane import DataPlane
 from skulk.node.dispatch import ClusterMessenger
+from skulk.node.facade import ClusterFacade
 from skulk.node.gossip import GossipService
+from skulk.node.heartbeat import heartbeat_builder, reachable_interfaces
+from skulk.node.master_hooks import MasterHooks
 from skulk.node.session import SessionManager
-from skulk.node.topics import CLUSTER_PROTOCOL, DIRECT_PROTOCOLS, GOSSIP_TOPICS
+from skulk.node.streams import SESSION_CHANGED, StreamRegistry
+from skulk.node.topics import CLUSTER_PROTOCOL, DATA_PROTOCOL, DIRECT_PROTOCOLS, GOSSIP_TOPICS
 from skulk.routing.service import EventRouter
 from skulk.state.telemetry import TelemetryView
-from skulk.types.wire import NodeHeartbeat
+from skulk.types.chunks import ErrorChunk, TokenChunk
 from skulk.worker.reporter import InfoReporter
+from skulk.worker.service import WorkerService
 
 log = logging.getLogger(__name__)
 
 
 class Node:
-    """One skulk process. Also the API's ClusterPort."""
+    """One skulk process: every service of the node, wired together."""
 
     def __init__(self, settings: Settings, paths: NodePaths):
-        self.settings = settings
-        self.paths = paths
-        keypair = load_or_create_keypair(paths.identity_key_file)
-        self.net = NetService(keypair, NetConfig(
-            listen_host=settings.libp2p_host, port=settings.libp2p_port,
-            namespace=settings.cluster.namespace, bootstrap_peers=tuple(settings.bootstrap_peers),
-            mdns=settings.discovery.mdns, topics=GOSSIP_TOPICS, protocols=DIRECT_PROTOCOLS))
-        self.node_id = self.net.node_id
-        self.friendly_name = resolve_node_name(settings)
+        s, self.settings, self.paths = settings, settings, paths
+        self.net = NetService(load_or_create_keypair(paths.identity_key_file), NetConfig(
+            listen_host=s.libp2p_host, port=s.libp2p_port, namespace=s.cluster.namespace,
+            bootstrap_peers=tuple(s.bootstrap_peers), mdns=s.discovery.mdns, topics=GOSSIP_TOPICS,
+            protocols=DIRECT_PROTOCOLS))
+        self.node_id = node_id = self.net.node_id
         self.telemetry = TelemetryView()
-        self.messenger = ClusterMessenger(self.node_id, self.net, CLUSTER_PROTOCOL)
-        self.router = EventRouter(self.node_id, self.messenger.send)
+        self.catalog = ModelCatalog(custom_dir=paths.custom_model_cards_dir)
+        self.messenger = ClusterMessenger(node_id, self.net, CLUSTER_PROTOCOL)
+        self.router = EventRouter(node_id, self.messenger.send)
         self.messenger.on_indexed = self.router.on_indexed
-        self.sessions = SessionManager(self.node_id, self.router, self._make_master)
+        self.sessions = SessionManager(node_id, self.router, self._make_master)
         self.messenger.master_inbox = lambda: self.sessions.master.inbox_send if self.sessions.master else None
-        self._election_in, election_msgs = trio.open_memory_channel(math.inf)
-        self._results_out, self._results_in = trio.open_memory_channel(math.inf)
+        self.streams = StreamRegistry()
+        self.dataplane = DataPlane(node_id, self.net, DATA_PROTOCOL, self.streams)
+        election_in, election_msgs = trio.open_memory_channel(math.inf)
+        results_out, self._results_in = trio.open_memory_channel(math.inf)
         self._conn_out, conn_in = trio.open_memory_channel(math.inf)
-        self.gossip = GossipService(self.node_id, self.net, self.telemetry, self._heartbeat, self._election_in)
-        self.election = ElectionService(
-            self.node_id, force_master=settings.force_master, publish=self.gossip.publish_election,
-            messages=election_msgs, connections=conn_in, results=self._results_out)
-        self.reporter = InfoReporter(self.node_id, self.router, self.telemetry, self._interfaces,
-                                     liveness_timeout=settings.node_timeout_seconds)
-        self.sessions.listeners.append(self.reporter.on_session_changed)
-        self.started_at = datetime.now(timezone.utc)
+        friendly = resolve_node_name(s)
+        beat = heartbeat_builder(node_id, friendly, s.libp2p_host, paths.home, None if s.no_api else s.api_port,
+                                 self.net.listen_multiaddrs, lambda: self.router.session)
+        self.gossip = GossipService(node_id, self.net, self.telemetry, beat, election_in)
+        self.election = ElectionService(node_id, force_master=s.force_master, publish=self.gossip.publish_election,
+                                        messages=election_msgs, connections=conn_in, results=results_out)
+        self.reporter = InfoReporter(node_id, self.router, self.telemetry, lambda: reachable_interfaces(s.libp2p_host),
+                                     liveness_timeout=s.node_timeout_seconds)
+        self.worker = None if s.no_worker else WorkerService(node_id, self.router, self._make_supervisor,
+                                                             self._send_output)
+        self.hooks = MasterHooks(self.telemetry, trio.current_time, s.node_timeout_seconds,
+                                 lambda: self.catalog.get(s.default_model.model_id), s.default_model.auto_place)
+        self.sessions.listeners.append(self._on_session_changed)
+        self.facade = ClusterFacade(
+            node_id=node_id, friendly_name=friendly, router=self.router, sessions=self.sessions,
+            telemetry=self.telemetry, messenger=self.messenger, streams=self.streams, catalog=self.catalog,
+            liveness_timeout=s.node_timeout_seconds, note_command=self.election.note_command_seen,
+            counters=self._counters, net=self.net)
 
-    # --- ClusterPort -------------------------------------------------------------------------
-    @property
-    def session(self):
-        return self.router.session
-
-    @property
-    def is_master(self) -> bool:
-        return self.sessions.is_master
-
-    @property
-    def state(self):
-        return self.router.state
-
-    @property
-    def history(self):
-        return self.router.history
-
-    def live_telemetry(self):
-        now = trio.current_time()
-        beats = self.telemetry.live(now, self.settings.node_timeout_seconds)
-        return beats, {n: self.telemetry.age(n, now) or 0.0 for n in beats}
-
-    def send_event(self, event: Any) -> None:
-        self.router.send_event(event)
-
-    async def send_command(self, command: Any) -> None:
-        from skulk.types.wire import ForwardedCommand
-        session = self.router.session
-        self.election.note_command_seen()
-        await self.messenger.send(session.master_node_id, ForwardedCommand(
-            session=session, origin=self.node_id, command=command))
-
-    def diagnostics(self) -> dict[str, Any]:
+    def _counters(self) -> dict:
         master = self.sessions.master
-        return {
-            "runtime": {"configPath": str(self.settings_path()), "configFileExists": self.settings_path().exists(),
-                        "listenAddrs": self.net.listen_multiaddrs(), "elections": self.sessions.elections},
-            "counters": {**self.net.counters, **self.gossip.counters, **self.messenger.counters,
-                         **self.router.counters, **(master.counters if master else {})},
-            "connectedPeers": sorted(self.net.connected_peers()),
-        }
+        return {**self.net.counters, **self.gossip.counters, **self.messenger.counters, **self.router.counters,
+                **self.dataplane.counters, **(master.counters if master else {})}
 
-    def settings_path(self) -> Path:
-        return Path("skulk.yaml").resolve()
-
-    # --- services ----------------------------------------------------------------------------
     def _make_master(self, session, seed) -> MasterService:
         s = self.settings
-        params = ReconcileParams(timedelta(seconds=s.node_timeout_seconds),
-                                 timedelta(seconds=float(os.environ.get("SKULK_SETTLE_GRACE_SECONDS", 60))))
+        grace = float(os.environ.get("SKULK_SETTLE_GRACE_SECONDS", 60))
         return MasterService(self.node_id, session, self.messenger.send, seed=seed,
-                             log_dir=self.paths.event_log_dir / "master", reconcile_params=params)
+                             log_dir=self.paths.event_log_dir / "master",
+                             reconcile_params=ReconcileParams(timedelta(seconds=s.node_timeout_seconds),
+                                                              timedelta(seconds=grace)),
+                             command_hook=self.hooks.on_command, reconcile_hook=self.hooks.on_reconcile)
 
-    def _interfaces(self):
-        ifaces = probe.read_interfaces()
-        if self.settings.libp2p_host.startswith("127."):  # a loopback-bound node is only reachable there
-            ifaces = [i for i in ifaces if i.ip_address.startswith("127.")]
-        return ifaces
+    def _make_supervisor(self, runner_id, instance, *, on_status, on_output):
+        from skulk.runner.supervisor import RunnerSupervisor  # keeps node start-up light
 
-    def _heartbeat(self) -> NodeHeartbeat:
-        return NodeHeartbeat(
-            node_id=self.node_id, sent_at=datetime.now(timezone.utc),
-            identity=probe.read_identity(self.friendly_name), memory=probe.read_memory(),
-            system=probe.read_system(), disk=probe.read_disk(self.paths.home),
-            interfaces=self._interfaces(), listen_addrs=self.net.listen_multiaddrs(),
-            api_port=None if self.settings.no_api else self.settings.api_port, session=self.router.session)
+        return RunnerSupervisor(runner_id, instance, self.node_id, models_dir=self.paths.models_dir,
+                                extra_model_dirs=self.paths.extra_model_dirs, offline=self.settings.offline,
+                                on_status=on_status, on_output=on_output)
 
-    async def _fan_out_connections(self) -> None:
+    def _send_output(self, task, out) -> None:
+        if out.error_code:
+            chunk = ErrorChunk(error_type=out.error_code, error_message=out.error_message or out.error_code,
+                               status_code=400 if out.error_code == "context_length_exceeded" else 500)
+        else:
+            chunk = TokenChunk(text=out.text, token_ids=out.token_ids, finish_reason=out.finish_reason,
+                               usage=out.usage)
+        self.dataplane.send(task.owner_node or self.node_id, task.command_id, chunk, final=out.finished)
+
+    def _on_session_changed(self, new, old) -> None:
+        if old is not None:
+            self.streams.fail_all(SESSION_CHANGED)
+        self.reporter.on_session_changed()
+        if self.worker is not None:
+            self.worker.on_session_changed()
+
+    async def _watch_connections(self) -> None:
         async for change in self.net.connection_receiver():
             self._conn_out.send_nowait(change)
+            if not change.connected:
+                self.streams.fail_on_node_loss(self.router.state, change.peer_id)
+
+    async def _watch_events(self) -> None:
+        async for batch in self.router.subscribe():
+            self.streams.fail_on_events(self.router.state, batch)
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(self.net.run)
-            nursery.start_soon(self._fan_out_connections)
+            nursery.start_soon(self._watch_connections)
+            nursery.start_soon(self._watch_events)
             nursery.start_soon(self.messenger.run, self.net.direct_receiver(CLUSTER_PROTOCOL))
+            await nursery.start(self.dataplane.run, self.net.direct_receiver(DATA_PROTOCOL))
             await nursery.start(self.router.run)
             await nursery.start(self.sessions.run, self._results_in)
             await nursery.start(self.gossip.run)
             await nursery.start(self.election.run)
             await self.sessions.ready.wait()
             await nursery.start(self.reporter.run)
+            if self.worker is not None:
+                await nursery.start(self.worker.run)
+            api = "off"
             if not self.settings.no_api:
-                app = create_app(self)
+                app = create_app(self.facade)
                 await nursery.start(serve_api, app, self.settings.api_host, self.settings.api_port)
-            log.info("node %s (%s) ready; libp2p %s; api %s", self.node_id, self.friendly_name,
-                     ", ".join(self.net.listen_multiaddrs()),
-                     "off" if self.settings.no_api else f"http://{self.settings.api_host}:{self.settings.api_port}")
+                api = f"http://{self.settings.api_host}:{self.settings.api_port}"
+            log.info("node %s ready; libp2p %s; api %s", self.node_id, ", ".join(self.net.listen_multiaddrs()), api)
             task_status.started(self)

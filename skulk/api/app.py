@@ -12,13 +12,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from skulk.api import routes_cluster
+from skulk.api import routes_chat, routes_cluster, routes_instances
 from skulk.api.errors import EXCEPTION_HANDLERS
 from skulk.api.openapi import build_openapi
 from skulk.api.port import ClusterPort
 from skulk.api.routing import RouteSpec
 
-ROUTE_GROUPS: list[list[RouteSpec]] = [routes_cluster.ROUTES]
+ROUTE_GROUPS: list[list[RouteSpec]] = [routes_cluster.ROUTES, routes_instances.ROUTES, routes_chat.ROUTES]
 
 
 def all_routes() -> list[RouteSpec]:

@@ -5,6 +5,7 @@ from typing import Any, Protocol
 from skulk.types.events import IndexedEvent
 from skulk.types.ids import NodeId, SessionId
 from skulk.types.state import State
+from skulk.types.node import MemoryUsage
 from skulk.types.wire import NodeHeartbeat
 
 
@@ -30,6 +31,22 @@ class ClusterPort(Protocol):
     def send_event(self, event: Any) -> None: ...
 
     async def send_command(self, command: Any) -> None: ...
+
+    @property
+    def catalog(self) -> Any:
+        """The model card catalog (skulk.models.ModelCatalog)."""
+
+    def node_memory(self) -> dict[NodeId, MemoryUsage]: ...
+
+    def node_names(self) -> dict[NodeId, str]: ...
+
+    def open_stream(self, command_id: str) -> Any:
+        """A receive channel of this request's chunks (TokenChunk / ErrorChunk)."""
+
+    def close_stream(self, command_id: str) -> None: ...
+
+    def cancel_stream(self, command_id: str) -> bool:
+        """End an open stream as cancelled; False if no such stream is open here."""
 
     def diagnostics(self) -> dict[str, Any]:
         """Runtime facts for /v1/diagnostics/node (config path, counters, ...)."""

@@ -77,8 +77,8 @@ class ElectionService:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Emit the startup self-election, report started, then run until cancelled.
 
-        Deliver results promptly: outputs are performed in order, so a full results
-        channel also holds back broadcasts.
+        Closed input channels only stop that feed. Read results promptly: outputs are
+        performed in order, so a full results channel also holds back broadcasts.
         """
         startup, self._startup = self._startup, []
         for output in startup:

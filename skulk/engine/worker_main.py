@@ -14,6 +14,7 @@ stdin (send every request to every rank; rank 0 decides, followers use it to kno
     {"op": "warmup"}                      a tiny generation; send to all ranks
     {"op": "shutdown"}                    or close stdin
 stdout:
+    {"op": "connected", "rank", "world_size"}    ring ranks only, once the group has formed
     {"op": "loading", "layers_loaded": k, "total_layers": n}
     {"op": "ready", "rank", "world_size", "start_layer", "end_layer", "active_memory"}
     {"op": "chunk", "id", "text", "token_ids", "finished", "finish_reason", "usage"}
@@ -139,6 +140,8 @@ def serve(engine: Engine, inbox: "queue.Queue[Any]", out: BinaryIO) -> None:
 
 def _load(args: argparse.Namespace, out: BinaryIO) -> Engine:
     group = init_group(args.connect_deadline)
+    if group is not None:
+        write_frame(out, {"op": "connected", "rank": group.rank(), "world_size": group.size()})
     shard = TypeAdapter(ShardMetadata).validate_json(args.shard_json) if args.shard_json else None
 
     def progress(done: int, total: int) -> None:

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 SendToPeer = Callable[[NodeId, object], Awaitable[None]]
 CommandHook = Callable[[State, object], Awaitable[list]]
+ReconcileHook = Callable[[State, float], list]  # (state, seconds since this master started)
 PUSH_BATCH_LIMIT = 2_000
 
 
@@ -32,7 +33,7 @@ class MasterService:
         self, node_id: NodeId, session: SessionId, send: SendToPeer, *,
         seed: State | None = None, log_dir: Path | None = None,
         reconcile_params: ReconcileParams | None = None, reconcile_interval: float = 2.0,
-        command_hook: CommandHook | None = None,
+        command_hook: CommandHook | None = None, reconcile_hook: ReconcileHook | None = None,
     ):
         self.node_id = node_id
         self.session = session
@@ -43,6 +44,7 @@ class MasterService:
         self._params = reconcile_params or ReconcileParams(timedelta(seconds=30), timedelta(seconds=60))
         self._reconcile_interval = reconcile_interval
         self._command_hook = command_hook
+        self._reconcile_hook = reconcile_hook
         self.sequencer = Sequencer()
         self.inbox_send, self._inbox = trio.open_memory_channel(math.inf)
         self._pushers: dict[NodeId, trio.MemorySendChannel] = {}
@@ -149,4 +151,10 @@ class MasterService:
     async def _reconcile_loop(self) -> None:
         while True:
             await trio.sleep(self._reconcile_interval)
-            self.index_local(reconcile(self.state, _utc_now(), self.started_at, self._params))
+            now = _utc_now()
+            self.index_local(reconcile(self.state, now, self.started_at, self._params))
+            if self._reconcile_hook is not None:
+                try:
+                    self.index_local(self._reconcile_hook(self.state, (now - self.started_at).total_seconds()))
+                except SkulkError as exc:
+                    log.info("reconcile hook: %s", exc.message)

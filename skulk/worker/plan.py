@@ -1,15 +1,15 @@
 """The worker's planner. PURE: replicated state + this node's runners -> what to do next.
 
-Rules run in priority order: stop what must stop, then create, then move runners through
-connect -> load -> warm up (gated on every rank of the instance), then forward and cancel tasks.
+Rules run in priority order: stop what must stop, then create, then warm up (gated on every
+rank of the instance having loaded), then forward and cancel tasks. A runner process connects
+its ring and loads its shard by itself as soon as it starts; warmup runs in lockstep across ranks.
 """
 
 from dataclasses import dataclass, field
 
 from skulk.types.ids import InstanceId, NodeId, RunnerId, TaskId
 from skulk.types.runners import (
-    RunnerConnected, RunnerFailed, RunnerIdle, RunnerLoaded, RunnerReady, RunnerRunning,
-    RunnerWarmingUp,
+    RunnerFailed, RunnerLoaded, RunnerReady, RunnerRunning, RunnerWarmingUp,
 )
 from skulk.types.state import State
 from skulk.types.tasks import SERVING_TASK_TYPES, TaskStatus
@@ -46,7 +46,7 @@ class Stop:
 
 @dataclass(frozen=True)
 class Step:
-    """Ask a runner for its next lifecycle step: "connect", "load" or "warmup"."""
+    """Ask a runner for its next lifecycle step (today only "warmup")."""
 
     runner_id: RunnerId
     step: str
@@ -110,15 +110,8 @@ def _spawns(inp: WorkerPlanInput) -> list:
     ]
 
 
-def _next_step(local: LocalRunner, world_size: int, siblings: list) -> str | None:
-    status = local.status
-    if isinstance(status, RunnerIdle):
-        if world_size == 1:
-            return "load"
-        return "connect" if all(s is not None for s in siblings) else None
-    if isinstance(status, RunnerConnected):
-        return "load"
-    if isinstance(status, RunnerLoaded):
+def _next_step(local: LocalRunner, siblings: list) -> str | None:
+    if isinstance(local.status, RunnerLoaded):
         ok = (RunnerLoaded, RunnerWarmingUp, RunnerReady, RunnerRunning)
         return "warmup" if all(isinstance(s, ok) for s in siblings) else None
     return None
@@ -129,9 +122,7 @@ def _steps(inp: WorkerPlanInput) -> list:
     for rid, local in inp.local.items():
         if local.stopping or local.breaker_open or local.instance_id not in inp.state.instances:
             continue
-        inst = inp.state.instances[local.instance_id]
-        world_size = len(inst.shard_assignments.runner_to_shard)
-        step = _next_step(local, world_size, _sibling_statuses(inp.state, local.instance_id))
+        step = _next_step(local, _sibling_statuses(inp.state, local.instance_id))
         if step is not None and step != local.requested:
             actions.append(Step(rid, step))
     return actions

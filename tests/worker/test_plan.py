@@ -32,30 +32,17 @@ def test_stops_runner_of_deleted_instance_and_when_sibling_failed():
     assert Stop("old", "instance deleted") in acts and any(isinstance(a, Stop) and a.runner_id == "i1-r0" for a in acts)
 
 
-def test_connect_waits_for_every_rank_to_exist():
+def test_warmup_waits_for_every_rank_to_load():
     inst = ring_instance("i1", ["a", "b"])
-    mine = {"i1-r0": local("i1-r0", "i1", RunnerIdle())}
-    s = state_with([inst], runners={"i1-r0": RunnerIdle()})
-    assert plan(WorkerPlanInput("a", s, mine)) == []
-    s = state_with([inst], runners={"i1-r0": RunnerIdle(), "i1-r1": RunnerIdle()})
-    assert plan(WorkerPlanInput("a", s, mine)) == [Step("i1-r0", "connect")]
-    requested = {"i1-r0": local("i1-r0", "i1", RunnerIdle(), requested="connect")}
-    assert plan(WorkerPlanInput("a", s, requested)) == []
-
-
-def test_single_rank_loads_directly_then_warms_up():
-    s = state_with([ring_instance("i1", ["a"])], runners={"i1-r0": RunnerIdle()})
-    assert plan(WorkerPlanInput("a", s, {"i1-r0": local("i1-r0", "i1", RunnerIdle())})) == [Step("i1-r0", "load")]
-    s = state_with([ring_instance("i1", ["a"])], runners={"i1-r0": RunnerLoaded()})
-    assert plan(WorkerPlanInput("a", s, {"i1-r0": local("i1-r0", "i1", RunnerLoaded())})) == [Step("i1-r0", "warmup")]
-
-
-def test_connected_loads_and_warmup_waits_for_all_loaded():
-    inst = ring_instance("i1", ["a", "b"])
-    s = state_with([inst], runners={"i1-r0": RunnerConnected(), "i1-r1": RunnerConnected()})
-    assert plan(WorkerPlanInput("a", s, {"i1-r0": local("i1-r0", "i1", RunnerConnected())})) == [Step("i1-r0", "load")]
+    mine = {"i1-r0": local("i1-r0", "i1", RunnerLoaded())}
     s = state_with([inst], runners={"i1-r0": RunnerLoaded(), "i1-r1": RunnerConnected()})
-    assert plan(WorkerPlanInput("a", s, {"i1-r0": local("i1-r0", "i1", RunnerLoaded())})) == []
+    assert plan(WorkerPlanInput("a", s, mine)) == []
+    s = state_with([inst], runners={"i1-r0": RunnerLoaded(), "i1-r1": RunnerLoaded()})
+    assert plan(WorkerPlanInput("a", s, mine)) == [Step("i1-r0", "warmup")]
+    requested = {"i1-r0": local("i1-r0", "i1", RunnerLoaded(), requested="warmup")}
+    assert plan(WorkerPlanInput("a", s, requested)) == []
+    idle = {"i1-r0": local("i1-r0", "i1", RunnerIdle())}
+    assert plan(WorkerPlanInput("a", s, idle)) == []
 
 
 def test_forwards_pending_tasks_only_when_every_rank_serves():

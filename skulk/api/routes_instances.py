@@ -1,0 +1,162 @@
+"""Models and placement: the card catalog, placing/creating/deleting instances, previews."""
+
+import random
+from typing import Any
+
+import trio
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from skulk.api.port import ClusterPort
+from skulk.api.routing import RouteSpec, read_json_model
+from skulk.errors import BadRequest, NotFound
+from skulk.master.placement import PlacementInfoPendingError, place_instance, placement_previews
+from skulk.types import commands as cmd
+from skulk.types.ids import new_id
+from skulk.types.instances import Instance, InstanceMeta, Sharding
+from skulk.types.models import ModelCard
+
+INFO_PENDING_WAIT_S = 15.0
+
+
+class PlaceInstanceParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model_id: str
+    sharding: Sharding = Sharding.Pipeline
+    instance_meta: InstanceMeta = InstanceMeta.MlxRing
+    min_nodes: int = Field(default=1, ge=1)
+    excluded_nodes: list[str] = Field(default_factory=list)
+
+
+class CreateInstanceParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    instance: Instance
+
+
+def _port(request: Request) -> ClusterPort:
+    return request.app.state.cluster
+
+
+def model_entry(card: ModelCard) -> dict[str, Any]:
+    tags = [t for t, on in (("tensor", card.supports_tensor), ("embedding", "TextEmbedding" in card.tasks),
+                            ("thinking", "thinking" in card.capabilities)) if on]
+    return {
+        "id": card.model_id, "object": "model", "created": 0, "owned_by": "skulk",
+        "hugging_face_id": card.model_id, "name": card.model_id.rsplit("/", 1)[-1],
+        "description": card.base_model or card.model_id, "context_length": card.context_length,
+        "tags": tags, "storage_size_megabytes": round(card.storage_size.in_bytes / 2**20),
+        "supports_tensor": card.supports_tensor, "tasks": list(card.tasks), "is_custom": card.is_custom,
+        "family": card.family, "quantization": card.quantization, "base_model": card.base_model,
+        "capabilities": list(card.capabilities),
+    }
+
+
+async def list_models(request: Request) -> JSONResponse:
+    cards = _port(request).catalog.all()
+    return JSONResponse({"object": "list", "data": [model_entry(c) for c in cards]})
+
+
+def _dry_run(port: ClusterPort, command: cmd.PlaceInstance) -> Instance:
+    state = port.state
+    return place_instance(command, state.topology, state.instances, port.node_memory(), state.node_network,
+                          instance_id=new_id(), runner_ids=lambda: new_id(), ephemeral_port=49153,
+                          node_names=port.node_names())
+
+
+async def post_place_instance(request: Request) -> JSONResponse:
+    port = _port(request)
+    params = await read_json_model(request, PlaceInstanceParams)
+    card = port.catalog.require(params.model_id)
+    command = cmd.PlaceInstance(model_card=card, sharding=params.sharding, instance_meta=params.instance_meta,
+                                min_nodes=params.min_nodes, excluded_nodes=params.excluded_nodes)
+    with trio.move_on_after(INFO_PENDING_WAIT_S) as waited:
+        while True:
+            try:
+                _dry_run(port, command)
+                break
+            except PlacementInfoPendingError:
+                await trio.sleep(1.0)
+    if waited.cancelled_caught:
+        _dry_run(port, command)  # still pending: raises the 503 with its reason
+    await port.send_command(command)
+    return JSONResponse({"message": "Command received.", "command_id": command.command_id,
+                         "model_card": card.model_dump(mode="json", by_alias=True)})
+
+
+async def post_instance(request: Request) -> JSONResponse:
+    port = _port(request)
+    params = await read_json_model(request, CreateInstanceParams)
+    instance = params.instance
+    if instance.instance_id in port.state.instances:
+        raise BadRequest(f"Instance {instance.instance_id} already exists")
+    command = cmd.CreateInstance(instance=instance)
+    await port.send_command(command)
+    return JSONResponse({"message": "Command received.", "command_id": command.command_id,
+                         "instance_id": instance.instance_id})
+
+
+async def get_instance(request: Request) -> JSONResponse:
+    instance = _port(request).state.instances.get(request.path_params["instance_id"])
+    if instance is None:
+        raise NotFound("Instance not found")
+    return JSONResponse(instance.model_dump(mode="json", by_alias=True))
+
+
+async def delete_instance(request: Request) -> JSONResponse:
+    port = _port(request)
+    instance_id = request.path_params["instance_id"]
+    if instance_id not in port.state.instances:
+        raise NotFound("Instance not found")
+    command = cmd.DeleteInstance(instance_id=instance_id)
+    await port.send_command(command)
+    return JSONResponse({"message": "Command received.", "command_id": command.command_id,
+                         "instance_id": instance_id})
+
+
+def _previews(request: Request) -> list:
+    port = _port(request)
+    model_id = request.query_params.get("model_id")
+    if not model_id:
+        raise BadRequest("model_id is required", param="model_id")
+    card = port.catalog.require(model_id)
+    excluded = [n for n in request.query_params.get("excluded_node_ids", "").split(",") if n]
+    state = port.state
+    return placement_previews(card, state.topology, port.node_memory(), state.node_network, state.instances,
+                              excluded, node_names=port.node_names(), ephemeral_port=random.randint(49153, 65535))
+
+
+async def get_previews(request: Request) -> JSONResponse:
+    return JSONResponse({"previews": [p.model_dump(mode="json", by_alias=True) for p in _previews(request)]})
+
+
+async def get_placement(request: Request) -> JSONResponse:
+    sharding = request.query_params.get("sharding", "Pipeline")
+    meta = request.query_params.get("instance_meta", "MlxRing")
+    min_nodes = int(request.query_params.get("min_nodes", "1") or 1)
+    port = _port(request)
+    card = port.catalog.require(request.query_params.get("model_id") or "")
+    try:
+        command = cmd.PlaceInstance(model_card=card, sharding=Sharding(sharding), instance_meta=InstanceMeta(meta),
+                                    min_nodes=min_nodes)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc
+    instance = _dry_run(port, command)
+    return JSONResponse(instance.model_dump(mode="json", by_alias=True))
+
+
+ROUTES = [
+    RouteSpec("GET", "/models", list_models, "Model card catalog", "models"),
+    RouteSpec("GET", "/v1/models", list_models, "Model card catalog (OpenAI shape)", "models"),
+    RouteSpec("POST", "/place_instance", post_place_instance, "Place a model on the cluster", "placement",
+              request_model=PlaceInstanceParams, status_codes=(200, 400, 404, 503)),
+    RouteSpec("POST", "/instance", post_instance, "Create an exact instance", "placement",
+              request_model=CreateInstanceParams, status_codes=(200, 400)),
+    RouteSpec("GET", "/instance/previews", get_previews, "Every placement option and why", "placement",
+              status_codes=(200, 400, 404)),
+    RouteSpec("GET", "/instance/placement", get_placement, "One concrete placement", "placement",
+              status_codes=(200, 400, 404, 503)),
+    RouteSpec("GET", "/instance/{instance_id}", get_instance, "One instance", "placement", status_codes=(200, 404)),
+    RouteSpec("DELETE", "/instance/{instance_id}", delete_instance, "Delete an instance", "placement",
+              status_codes=(200, 404)),
+]

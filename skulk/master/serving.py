@@ -1,0 +1,86 @@
+"""Pure master decisions for placement and serving commands."""
+
+from collections.abc import Mapping, Sequence
+
+from skulk.errors import NotFound
+from skulk.master.placement import place_instance
+from skulk.types import commands as cmd
+from skulk.types import events as ev
+from skulk.types.ids import InstanceId, NodeId, RunnerId, TaskId
+from skulk.types.instances import InstanceMeta, Sharding
+from skulk.types.models import ModelCard
+from skulk.types.node import MemoryUsage
+from skulk.types.runners import RunnerReady, RunnerRunning
+from skulk.types.state import State
+from skulk.types.tasks import SERVING_TASK_TYPES, TaskStatus, TextGeneration
+
+ACTIVE = (TaskStatus.Pending, TaskStatus.Running)
+
+
+def decide_place_instance(
+    state: State, c: cmd.PlaceInstance, node_memory: Mapping[NodeId, MemoryUsage], *,
+    instance_id: InstanceId, runner_ids: Sequence[RunnerId], port: int,
+    node_names: Mapping[NodeId, str] | None = None, auto_placed: bool = False,
+) -> list:
+    instance = place_instance(c, state.topology, state.instances, node_memory, state.node_network,
+                              instance_id=instance_id, runner_ids=runner_ids, ephemeral_port=port,
+                              node_names=node_names)
+    return [ev.InstanceCreated(instance=instance, auto_placed=auto_placed)]
+
+
+def instance_is_ready(state: State, instance_id: InstanceId) -> bool:
+    inst = state.instances[instance_id]
+    statuses = [state.runners.get(r) for r in inst.shard_assignments.runner_to_shard]
+    return all(isinstance(s, (RunnerReady, RunnerRunning)) for s in statuses)
+
+
+def instances_for_model(state: State, model_id: str) -> list[InstanceId]:
+    return sorted(iid for iid, inst in state.instances.items() if inst.shard_assignments.model_id == model_id)
+
+
+def choose_instance(state: State, model_id: str) -> InstanceId:
+    """A ready instance of the model with the fewest open tasks (else any instance of it)."""
+    candidates = instances_for_model(state, model_id)
+    if not candidates:
+        raise NotFound(f"No instance found for model {model_id}", code="model_not_found")
+    load = {iid: 0 for iid in candidates}
+    for task in state.tasks.values():
+        if task.instance_id in load and task.task_status in ACTIVE:
+            load[task.instance_id] += 1
+    ready = [iid for iid in candidates if instance_is_ready(state, iid)] or candidates
+    return min(ready, key=lambda iid: (load[iid], iid))
+
+
+def decide_generate_text(state: State, c: cmd.GenerateText, *, task_id: TaskId) -> list:
+    instance_id = choose_instance(state, c.task_params.model)
+    task = TextGeneration(task_id=task_id, instance_id=instance_id, command_id=c.command_id,
+                          owner_node=c.owner_node, trace_enabled=state.tracing_enabled,
+                          task_params=c.task_params)
+    return [ev.TaskCreated(task_id=task_id, task=task)]
+
+
+def _task_of_command(state: State, command_id: str) -> TaskId | None:
+    for tid, task in state.tasks.items():
+        if isinstance(task, SERVING_TASK_TYPES) and task.command_id == command_id:
+            return tid
+    return None
+
+
+def decide_cancel_command(state: State, c: cmd.CancelCommand) -> list:
+    tid = _task_of_command(state, c.cancelled_command_id)
+    if tid is None or state.tasks[tid].task_status not in ACTIVE:
+        return []
+    return [ev.TaskStatusUpdated(task_id=tid, task_status=TaskStatus.Cancelled)]
+
+
+def decide_finish_command(state: State, c: cmd.FinishCommand) -> list:
+    tid = _task_of_command(state, c.finished_command_id)
+    return [] if tid is None else [ev.TaskDeleted(task_id=tid)]
+
+
+def auto_place_command(state: State, card: ModelCard) -> cmd.PlaceInstance | None:
+    """The default model goes on one node once, in a cluster that has no instance at all."""
+    if state.auto_place_done or state.instances or not state.topology.nodes:
+        return None
+    return cmd.PlaceInstance(model_card=card, sharding=Sharding.Pipeline,
+                             instance_meta=InstanceMeta.MlxRing, min_nodes=1)

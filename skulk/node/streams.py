@@ -1,0 +1,85 @@
+"""Open generation streams on this API node, and the ways they end early."""
+
+import math
+
+import trio
+
+from skulk.types.chunks import ErrorChunk
+from skulk.types.events import TaskFailed, TaskStatusUpdated
+from skulk.types.ids import CommandId, NodeId
+from skulk.types.state import State
+from skulk.types.tasks import SERVING_TASK_TYPES, TaskStatus
+
+SESSION_CHANGED = ErrorChunk(
+    error_type="session_changed", status_code=503, retryable=True,
+    error_message="The cluster session changed (master failover) while this request was in flight; please retry")
+CANCELLED = ErrorChunk(error_type="cancelled", status_code=500, retryable=True,
+                       error_message="The request was cancelled because its instance was deleted")
+
+
+def node_lost(node: NodeId) -> ErrorChunk:
+    return ErrorChunk(error_type="instance_lost", status_code=500, retryable=True,
+                      error_message=f"A node running this request's instance ({node}) disconnected; please retry")
+
+
+class StreamRegistry:
+    def __init__(self) -> None:
+        self._streams: dict[CommandId, trio.MemorySendChannel] = {}
+        self._next_seq: dict[CommandId, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+    def __contains__(self, command_id: object) -> bool:
+        return command_id in self._streams
+
+    def open(self, command_id: CommandId) -> trio.MemoryReceiveChannel:
+        send, recv = trio.open_memory_channel(math.inf)
+        self._streams[command_id] = send
+        self._next_seq[command_id] = 0
+        return recv
+
+    def close(self, command_id: CommandId) -> None:
+        send = self._streams.pop(command_id, None)
+        self._next_seq.pop(command_id, None)
+        if send is not None:
+            send.close()
+
+    def deliver(self, command_id: CommandId, sequence: int, chunk) -> bool:
+        send = self._streams.get(command_id)
+        if send is None or sequence < self._next_seq[command_id]:
+            return False  # late or duplicate
+        self._next_seq[command_id] = sequence + 1
+        send.send_nowait(chunk)
+        return True
+
+    def fail(self, command_id: CommandId, error: ErrorChunk) -> None:
+        send = self._streams.get(command_id)
+        if send is not None:
+            send.send_nowait(error)
+            self.close(command_id)
+
+    def fail_all(self, error: ErrorChunk) -> None:
+        for command_id in list(self._streams):
+            self.fail(command_id, error)
+
+    def fail_on_node_loss(self, state: State, node: NodeId) -> None:
+        for task in state.tasks.values():
+            if not isinstance(task, SERVING_TASK_TYPES) or task.command_id not in self._streams:
+                continue
+            inst = state.instances.get(task.instance_id)
+            if inst is not None and node in inst.shard_assignments.node_to_runner:
+                self.fail(task.command_id, node_lost(node))
+
+    def fail_on_events(self, state: State, indexed: list) -> None:
+        """TaskFailed and cancellations end the owning stream with the reason."""
+        for ie in indexed:
+            event = ie.event
+            task = state.tasks.get(getattr(event, "task_id", ""))
+            if task is None or not isinstance(task, SERVING_TASK_TYPES):
+                continue
+            if isinstance(event, TaskFailed):
+                self.fail(task.command_id, ErrorChunk(error_type=event.error_type, error_message=event.error_message,
+                                                      status_code=500, retryable=event.error_type == "instance_lost"))
+            elif isinstance(event, TaskStatusUpdated) and event.task_status == TaskStatus.Cancelled:
+                self.fail(task.command_id, CANCELLED)

@@ -1,0 +1,172 @@
+"""WorkerService: the trio shell around the pure planner. Owns this node's runner supervisors."""
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+
+import trio
+
+from typing import TYPE_CHECKING
+
+from skulk.routing.service import EventRouter
+from skulk.types.events import RunnerStatusUpdated, TaskFailed, TaskStatusUpdated
+from skulk.types.ids import NodeId, RunnerId
+from skulk.types.runners import RunnerFailed, RunnerIdle, RunnerShutdown
+from skulk.types.tasks import TaskStatus
+from skulk.worker.plan import Cancel, Forward, LocalRunner, Spawn, Step, Stop, WorkerPlanInput, plan
+
+if TYPE_CHECKING:
+    from skulk.runner.supervisor import RunnerOutput, RunnerSupervisor
+
+log = logging.getLogger(__name__)
+
+SupervisorFactory = Callable[..., "RunnerSupervisor"]
+OutputSink = Callable[[object, "RunnerOutput"], None]  # (task, output) for rank 0's chunks
+
+
+class WorkerService:
+    def __init__(self, node_id: NodeId, router: EventRouter, make_supervisor: SupervisorFactory,
+                 send_output: OutputSink, *, plan_interval: float = 0.5):
+        self.node_id = node_id
+        self._router = router
+        self._make_supervisor = make_supervisor
+        self._send_output = send_output
+        self._plan_interval = plan_interval
+        self.local: dict[RunnerId, LocalRunner] = {}
+        self.supervisors: dict[RunnerId, "RunnerSupervisor"] = {}
+        self._breakers: dict = {}
+        self._wake = trio.Event()
+        self._synced_session = None
+
+    def on_session_changed(self, *_args) -> None:
+        """A new session drops runner records and tasks: re-report runners, forget old tasks."""
+        for rid, local in self.local.items():
+            self.local[rid] = replace(local, forwarded=frozenset(), active=frozenset())
+            sup = self.supervisors.get(rid)
+            for tid in local.active:
+                if sup is not None:
+                    self._nursery.start_soon(sup.cancel, tid)
+        self._synced_session = None
+        self._wake.set()
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            try:
+                while True:
+                    with trio.move_on_after(self._plan_interval):
+                        await _first_of(self._wake, self._router.changed)
+                    self._wake = trio.Event()
+                    self._tick()
+            finally:
+                with trio.CancelScope(shield=True):
+                    for sup in list(self.supervisors.values()):
+                        await sup.shutdown()
+
+    def _tick(self) -> None:
+        state = self._router.state
+        if state.last_event_applied_idx < 0:
+            return  # a new session's state has not arrived yet: never act on an empty view
+        if self._synced_session != self._router.session:
+            self._synced_session = self._router.session
+            for rid, local in self.local.items():  # the new session has no runner records yet
+                self._router.send_event(RunnerStatusUpdated(runner_id=rid, runner_status=local.status))
+        for action in plan(WorkerPlanInput(self.node_id, state, dict(self.local))):
+            self._execute(action)
+        self._prune_forwarded(state)
+
+    def _prune_forwarded(self, state) -> None:
+        for rid, local in self.local.items():
+            gone = {t for t in local.forwarded if t not in state.tasks and t not in local.active}
+            if gone:
+                self.local[rid] = replace(local, forwarded=local.forwarded - gone)
+
+    def _execute(self, action) -> None:
+        if isinstance(action, Spawn):
+            self._spawn(action)
+        elif isinstance(action, Stop):
+            self._stop(action.runner_id, action.reason)
+        elif isinstance(action, Step):
+            self.local[action.runner_id] = replace(self.local[action.runner_id], requested=action.step)
+            self._nursery.start_soon(self.supervisors[action.runner_id].warmup)
+        elif isinstance(action, Forward):
+            self._forward(action)
+        elif isinstance(action, Cancel):
+            local = self.local[action.runner_id]
+            self.local[action.runner_id] = replace(local, active=local.active - {action.task_id})
+            self._nursery.start_soon(self.supervisors[action.runner_id].cancel, action.task_id)
+
+    def _spawn(self, action: Spawn) -> None:
+        from skulk.runner.breaker import CrashBreaker  # the runner package loads on first use
+
+        breaker = self._breakers.setdefault(action.runner_id, CrashBreaker())
+        if breaker.is_open(trio.current_time()):
+            return
+        instance = self._router.state.instances[action.instance_id]
+        sup = self._make_supervisor(action.runner_id, instance, on_status=self._on_status,
+                                    on_output=self._on_output)
+        self.supervisors[action.runner_id] = sup
+        self.local[action.runner_id] = LocalRunner(action.runner_id, action.instance_id, RunnerIdle())
+        self._nursery.start_soon(self._supervise, action.runner_id, sup)
+
+    async def _supervise(self, rid: RunnerId, sup: "RunnerSupervisor") -> None:
+        try:
+            await sup.run()
+        finally:
+            if self.supervisors.get(rid) is sup:
+                del self.supervisors[rid]
+                local = self.local.pop(rid, None)
+                if local is not None and not local.stopping:
+                    self._breakers[rid].record_failure(trio.current_time())
+                self._wake.set()
+
+    def _stop(self, rid: RunnerId, reason: str) -> None:
+        log.info("stopping runner %s: %s", rid, reason)
+        self.local[rid] = replace(self.local[rid], stopping=True)
+        self._nursery.start_soon(self.supervisors[rid].shutdown)
+
+    def _forward(self, action: Forward) -> None:
+        task = self._router.state.tasks[action.task_id]
+        local = self.local[action.runner_id]
+        self.local[action.runner_id] = replace(
+            local, forwarded=local.forwarded | {action.task_id}, active=local.active | {action.task_id})
+        sup = self.supervisors[action.runner_id]
+        if sup.rank == 0:
+            self._router.send_event(TaskStatusUpdated(task_id=action.task_id, task_status=TaskStatus.Running))
+        self._nursery.start_soon(sup.submit, action.task_id, task.task_params)
+
+    def _on_status(self, rid: RunnerId, status) -> None:
+        local = self.local.get(rid)
+        if local is not None:
+            self.local[rid] = replace(local, status=status, requested=None if type(status) is not type(local.status) else local.requested)
+        if isinstance(status, RunnerShutdown) or local is not None:
+            self._router.send_event(RunnerStatusUpdated(runner_id=rid, runner_status=status))
+        if isinstance(status, RunnerFailed):
+            log.warning("runner %s failed: %s", rid, status.error_message)
+        self._wake.set()
+
+    def _on_output(self, out: "RunnerOutput") -> None:
+        for rid, local in self.local.items():
+            if out.task_id in local.active and out.finished:
+                self.local[rid] = replace(local, active=local.active - {out.task_id})
+        task = self._router.state.tasks.get(out.task_id)
+        sup = next((s for r, s in self.supervisors.items() if out.task_id in self.local.get(r, LocalRunner(r, "", None)).forwarded), None)
+        if task is None or sup is None or sup.rank != 0:
+            return
+        self._send_output(task, out)
+        if out.finished:
+            if out.error_code:
+                self._router.send_event(TaskFailed(task_id=out.task_id, error_type=out.error_code,
+                                                   error_message=out.error_message or out.error_code))
+            else:
+                self._router.send_event(TaskStatusUpdated(task_id=out.task_id, task_status=TaskStatus.Complete))
+
+
+async def _first_of(*events: trio.Event) -> None:
+    async with trio.open_nursery() as nursery:
+        for event in events:
+            async def wait(e=event):
+                await e.wait()
+                nursery.cancel_scope.cancel()
+            nursery.start_soon(wait)
