@@ -4,7 +4,6 @@ Sends the command, hands out chunks as they arrive, and on the way out tells the
 request finished (or was cancelled, when the client went away first).
 """
 
-import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -18,6 +17,9 @@ from skulk.types.chunks import ErrorChunk, TokenChunk, Usage
 from skulk.types.tasks import TextGenerationTaskParams
 
 KEEPALIVE_S = 10.0
+TASK_APPEAR_DEADLINE_S = 15.0  # the master refuses silently (e.g. the instance vanished): don't hang
+NEVER_STARTED = ErrorChunk(error_type="task_not_created", retryable=True, status_code=503,
+                           error_message="The cluster did not accept this request in time; please retry")
 
 
 class GenerationFailed(Exception):
@@ -37,6 +39,7 @@ class Generation:
     stats: object = None
     done: bool = False
     _recv: trio.MemoryReceiveChannel | None = None
+    _started: float = 0.0
 
     async def start(self) -> "Generation":
         if not instances_for_model(self.port.state, self.params.model):
@@ -44,6 +47,7 @@ class Generation:
                            param="model")
         self.command = cmd.GenerateText(task_params=self.params, owner_node=self.port.node_id)
         self._recv = self.port.open_stream(self.command.command_id)
+        self._started = trio.current_time()
         await self.port.send_command(self.command)
         return self
 
@@ -51,17 +55,29 @@ class Generation:
     def command_id(self) -> str:
         return self.command.command_id
 
-    async def events(self, keepalive: float = KEEPALIVE_S) -> AsyncIterator[TokenChunk | None]:
-        """Token chunks as they come; None after each `keepalive` seconds of silence."""
+    def _task_seen(self) -> bool:
+        return any(getattr(t, "command_id", None) == self.command_id for t in self.port.state.tasks.values())
+
+    async def _next(self, keepalive: float):
+        """The next chunk, or None once `keepalive` passes; fails if no task ever appears."""
         assert self._recv is not None
-        while not self.done:
-            chunk = None
-            with trio.move_on_after(keepalive):
+        deadline = trio.current_time() + keepalive
+        while trio.current_time() < deadline:
+            with trio.move_on_after(min(1.0, deadline - trio.current_time())):
                 try:
-                    chunk = await self._recv.receive()
+                    return await self._recv.receive()
                 except trio.EndOfChannel:
                     raise GenerationFailed(ErrorChunk(error_type="stream_closed", retryable=True,
                                                       error_message="The stream ended unexpectedly; please retry"))
+            if not self.text and not self._task_seen() and trio.current_time() - self._started > TASK_APPEAR_DEADLINE_S:
+                self.done = True
+                raise GenerationFailed(NEVER_STARTED)
+        return None
+
+    async def events(self, keepalive: float = KEEPALIVE_S) -> AsyncIterator[TokenChunk | None]:
+        """Token chunks as they come; None after each `keepalive` seconds of silence."""
+        while not self.done:
+            chunk = await self._next(keepalive)
             if chunk is None:
                 yield None
                 continue
@@ -75,7 +91,7 @@ class Generation:
             yield chunk
 
     async def collect(self) -> str:
-        async for _ in self.events(keepalive=math.inf):
+        async for _ in self.events(keepalive=3600.0):
             pass
         return "".join(self.text)
 

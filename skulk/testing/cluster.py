@@ -71,6 +71,9 @@ class NodeProcess:
     def post(self, path: str, body: Any, timeout: float = 10.0) -> httpx.Response:
         return httpx.post(self.url + path, json=body, timeout=timeout, trust_env=False)
 
+    def delete(self, path: str, timeout: float = 10.0) -> httpx.Response:
+        return httpx.delete(self.url + path, timeout=timeout, trust_env=False)
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
