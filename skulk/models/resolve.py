@@ -154,7 +154,7 @@ def ensure_model_dir(
     if (found := find_model_dir(model_id, models_dir, extra_search_paths)) is not None:
         return found
     target = Path(models_dir).expanduser() / model_dir_name(model_id)
-    card = catalog.get(model_id) if catalog is not None else None
+    card = (catalog if catalog is not None else ModelCatalog()).get(model_id)  # built-in cards by default
     if card is not None and (made := install_from_package(card, target)) is not None:
         return made
     if offline:

@@ -17,8 +17,8 @@ AUTO_PLACE_AFTER_S = 5.0  # let joining nodes settle into one session first
 
 
 def ring_port() -> int:
-    port = random.randint(49153, 65535)
-    return port if port != 52415 else 52417
+    """Base of the ring's ports (rank r uses base + r), clear of the API and libp2p defaults."""
+    return random.choice([p for p in range(49153, 65000, 16) if not 52400 <= p <= 52432])
 
 
 class MasterHooks:

@@ -53,6 +53,8 @@ def chat_stream(node: NodeProcess, model_id: str, content: str, *, max_tokens: i
     text, lines = [], []
     with httpx.stream("POST", node.url + "/v1/chat/completions", json=body, timeout=timeout, trust_env=False) as r:
         for line in r.iter_lines():
+            if not line:
+                continue  # event separators
             lines.append(line)
             if line.startswith("data: ") and line != "data: [DONE]":
                 payload = json.loads(line[6:])

@@ -17,12 +17,16 @@ from tests.master.test_placement_builders import (
     topology,
 )
 
-SELF = Host(ip="0.0.0.0", port=PORT)
 PLACEHOLDER = Host(ip="198.51.100.1", port=0)
 
 
+def me(rank: int) -> Host:
+    return Host(ip="0.0.0.0", port=PORT + rank)  # rank r listens on base + r
+
+
 def host(ip: str) -> Host:
-    return Host(ip=ip, port=PORT)
+    rank = int(ip.rsplit(".", 1)[1]) - 1  # the fixtures give rank r the address 10.0.0.(r+1)
+    return Host(ip=ip, port=PORT + rank)
 
 
 def placed_hosts(nodes: list[str]) -> dict[str, list[Host]]:
@@ -32,30 +36,30 @@ def placed_hosts(nodes: list[str]) -> dict[str, list[Host]]:
 
 
 def test_one_node_lists_only_itself():
-    assert placed_hosts(["a"]) == {"a": [SELF]}
+    assert placed_hosts(["a"]) == {"a": [me(0)]}
 
 
 def test_two_nodes_list_each_other():
     assert placed_hosts(["a", "b"]) == {
-        "a": [SELF, host("10.0.0.2")],
-        "b": [host("10.0.0.1"), SELF],
+        "a": [me(0), host("10.0.0.2")],
+        "b": [host("10.0.0.1"), me(1)],
     }
 
 
 def test_three_nodes_every_other_rank_is_a_neighbour():
     assert placed_hosts(["a", "b", "c"]) == {
-        "a": [SELF, host("10.0.0.2"), host("10.0.0.3")],
-        "b": [host("10.0.0.1"), SELF, host("10.0.0.3")],
-        "c": [host("10.0.0.1"), host("10.0.0.2"), SELF],
+        "a": [me(0), host("10.0.0.2"), host("10.0.0.3")],
+        "b": [host("10.0.0.1"), me(1), host("10.0.0.3")],
+        "c": [host("10.0.0.1"), host("10.0.0.2"), me(2)],
     }
 
 
 def test_four_nodes_use_a_placeholder_for_the_opposite_rank():
     assert placed_hosts(["a", "b", "c", "d"]) == {
-        "a": [SELF, host("10.0.0.2"), PLACEHOLDER, host("10.0.0.4")],
-        "b": [host("10.0.0.1"), SELF, host("10.0.0.3"), PLACEHOLDER],
-        "c": [PLACEHOLDER, host("10.0.0.2"), SELF, host("10.0.0.4")],
-        "d": [host("10.0.0.1"), PLACEHOLDER, host("10.0.0.3"), SELF],
+        "a": [me(0), host("10.0.0.2"), PLACEHOLDER, host("10.0.0.4")],
+        "b": [host("10.0.0.1"), me(1), host("10.0.0.3"), PLACEHOLDER],
+        "c": [PLACEHOLDER, host("10.0.0.2"), me(2), host("10.0.0.4")],
+        "d": [host("10.0.0.1"), PLACEHOLDER, host("10.0.0.3"), me(3)],
     }
 
 
@@ -66,7 +70,7 @@ def test_one_way_ring_falls_back_to_gossiped_interfaces_for_the_reverse_neighbou
     net = {"a": network(("10.0.0.1", "ethernet")), "b": network(("10.0.0.2", "ethernet")),
            "c": network(("10.0.0.3", "ethernet"))}
     assert ring_hosts(("a", "b", "c"), PORT, topo, net)["a"] == [
-        SELF, host("10.0.0.2"), host("10.0.0.3"),
+        me(0), host("10.0.0.2"), host("10.0.0.3"),
     ]
 
 

@@ -10,7 +10,7 @@ def models_dir(tmp_path_factory):
     """One converted default model shared by every node of every serving test."""
     from skulk.models import ensure_model_dir
     root = tmp_path_factory.mktemp("models")
-    ensure_model_dir(DEFAULT_MODEL, root)
+    ensure_model_dir(DEFAULT_MODEL, root, offline=True)
     return root
 
 

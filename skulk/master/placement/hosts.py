@@ -28,7 +28,9 @@ def ring_hosts(
     node_network: Mapping[NodeId, NodeNetworkInfo],
     names: Mapping[NodeId, str] | None = None,
 ) -> dict[NodeId, list[Host]]:
-    """One list per node with one entry per rank: itself, its two neighbours, placeholders."""
+    """One list per node with one entry per rank: itself, its two neighbours, placeholders.
+
+    Rank r listens on `port + r`, so ranks sharing a machine (or a loopback test) never collide."""
     size = len(cycle)
     hosts: dict[NodeId, list[Host]] = {}
     for rank, node in enumerate(cycle):
@@ -36,10 +38,10 @@ def ring_hosts(
         row = []
         for other_rank, other in enumerate(cycle):
             if other_rank == rank:
-                row.append(Host(ip=LISTEN_IP, port=port))
+                row.append(Host(ip=LISTEN_IP, port=port + rank))
             elif other_rank in neighbours:
                 ip = neighbour_ip(node, other, topology, node_network, names)
-                row.append(Host(ip=ip, port=port))
+                row.append(Host(ip=ip, port=port + other_rank))
             else:
                 row.append(PLACEHOLDER_HOST)
         hosts[node] = row
