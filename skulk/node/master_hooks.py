@@ -17,8 +17,9 @@ AUTO_PLACE_AFTER_S = 5.0  # let joining nodes settle into one session first
 
 
 def ring_port() -> int:
-    """Base of the ring's ports (rank r uses base + r), clear of the API and libp2p defaults."""
-    return random.choice([p for p in range(49153, 65000, 16) if not 52400 <= p <= 52432])
+    """Base of the ring's ports (rank r uses base + r): above Linux's ephemeral range
+    (32768-60999), so outgoing connections and OS-assigned ports never take them."""
+    return random.randrange(61000, 65500, 16)
 
 
 class MasterHooks:

@@ -1,0 +1,62 @@
+"""The runner protocol's frames on trio streams: 4-byte big-endian length, then msgpack.
+
+Same wire format as skulk.engine.framing (which works on blocking file objects in the child).
+"""
+
+import struct
+from typing import Any
+
+import msgpack
+import trio
+
+from skulk.engine.framing import MAX_FRAME
+
+_LEN = struct.Struct("!I")
+_CHUNK = 64 * 1024
+
+
+class FrameError(ValueError):
+    """The runner wrote bytes that are not a frame."""
+
+
+def encode_frame(message: dict[str, Any]) -> bytes:
+    body = msgpack.packb(message, use_bin_type=True)
+    return _LEN.pack(len(body)) + body
+
+
+class FrameReader:
+    """Reads whole frames from a trio ReceiveStream; one task at a time."""
+
+    def __init__(self, stream: trio.abc.ReceiveStream):
+        self._stream = stream
+        self._buf = bytearray()
+
+    async def receive(self) -> dict[str, Any] | None:
+        """The next message, or None at end of stream (a cut-off last frame counts as the end)."""
+        while True:
+            message = self._take()
+            if message is not None:
+                return message
+            data = await self._stream.receive_some(_CHUNK)
+            if not data:
+                return None
+            self._buf += data
+
+    def _take(self) -> dict[str, Any] | None:
+        if len(self._buf) < _LEN.size:
+            return None
+        (size,) = _LEN.unpack_from(self._buf)
+        if size > MAX_FRAME:
+            raise FrameError(f"frame of {size} bytes exceeds {MAX_FRAME}")
+        end = _LEN.size + size
+        if len(self._buf) < end:
+            return None
+        body = bytes(self._buf[_LEN.size : end])
+        del self._buf[:end]
+        try:
+            message = msgpack.unpackb(body, raw=False)
+        except (ValueError, msgpack.UnpackException) as exc:
+            raise FrameError(f"undecodable frame: {exc}") from exc
+        if not isinstance(message, dict):
+            raise FrameError(f"frame is a {type(message).__name__}, not a map")
+        return message

@@ -1,0 +1,394 @@
+"""RunnerSupervisor: one rank's runner subprocess (skulk.engine.worker_main), seen from the node.
+
+It resolves the model directory, starts the process with this rank's ring environment, turns
+the process's frames into RunnerStatus changes and RunnerOutputs, enforces the connect, load
+and warmup deadlines, and always reaps the process: after a shutdown, a failure, or when
+run() is cancelled. MLX itself is never imported here.
+"""
+
+import logging
+import os
+import subprocess
+import tempfile
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from skulk.engine.distributed import write_hostfile
+from skulk.errors import SkulkError
+from skulk.models import ModelCatalog
+from skulk.runner.frames import FrameError, FrameReader, encode_frame
+from skulk.runner.launch import (
+    AnyInstance,
+    Deadlines,
+    exit_reason,
+    fatal_reason,
+    own_shard,
+    resolve_model_dir,
+    ring_entries,
+    worker_argv,
+    worker_env,
+)
+from skulk.runner.outputs import RunnerOutput, chunk_output, error_output
+from skulk.types.runners import (
+    RunnerConnected,
+    RunnerConnecting,
+    RunnerFailed,
+    RunnerIdle,
+    RunnerLoaded,
+    RunnerLoading,
+    RunnerReady,
+    RunnerRunning,
+    RunnerShutdown,
+    RunnerShuttingDown,
+    RunnerStatus,
+    RunnerWarmingUp,
+)
+from skulk.types.tasks import TextGenerationTaskParams
+
+log = logging.getLogger(__name__)
+
+EXIT_GRACE_S = 5.0  # each shutdown step (ask, SIGTERM) gets this long before the next one
+STDERR_GRACE_S = 1.0  # after exit, time to read the last stderr lines for the failure message
+# Our own connect backstop: the worker's deadline plus interpreter/MLX start-up and MLX's retries.
+CONNECT_GRACE_S = 30.0
+_ENDING = (RunnerShuttingDown, RunnerShutdown, RunnerFailed)
+_TERMINAL = (RunnerShutdown, RunnerFailed)
+
+
+class RunnerSupervisor:
+    """Runs one rank of `instance` on this node; see the module docstring."""
+
+    def __init__(
+        self, runner_id: str, instance: AnyInstance, node_id: str, *, models_dir: Path,
+        extra_model_dirs: Sequence[Path] = (), offline: bool = False,
+        on_status: Callable[[str, RunnerStatus], None], on_output: Callable[[RunnerOutput], None],
+        env: Mapping[str, str] | None = None, cpus: list[int] | None = None,
+        catalog: ModelCatalog | None = None,
+    ):
+        self.runner_id, self.instance, self.node_id = runner_id, instance, node_id
+        self._shard = own_shard(instance, runner_id)
+        self.rank, self.world_size = self._shard.device_rank, self._shard.world_size
+        self._entries = ring_entries(instance, node_id, self.world_size)
+        self._models_dir, self._extra_dirs, self._offline = Path(models_dir), tuple(extra_model_dirs), offline
+        self._catalog = catalog  # lets a card's source package produce the model dir
+        self._on_status, self._on_output = on_status, on_output
+        self._base_env = dict(env if env is not None else os.environ)
+        self._deadlines = Deadlines.from_env(self._base_env)
+        self._cpus = list(cpus) if cpus else None
+        self.status: RunnerStatus = RunnerIdle()
+        self._active: set[str] = set()
+        self._proc: trio.Process | None = None
+        self._failure: str | None = None
+        self._stop = trio.Event()
+        self._done = trio.Event()
+        self._write_lock = trio.Lock()
+        self._timer = trio.CancelScope()
+        self._timer_reason = ""
+        self._resolve_scope: trio.CancelScope | None = None
+        self._stderr_tail: deque[str] = deque(maxlen=20)
+        self._stderr_closed = trio.Event()
+        self._run_started = False
+        self._warmup_wanted = False
+
+    @property
+    def active_tasks(self) -> frozenset[str]:
+        return frozenset(self._active)
+
+    @property
+    def pid(self) -> int | None:
+        """The runner process id while one was started (for diagnostics and tests)."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def deadlines(self) -> Deadlines:
+        return self._deadlines
+
+    # ----- lifecycle -----
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Start the runner and follow it until its process has exited; see the module docstring."""
+        if self._run_started:
+            raise RuntimeError("RunnerSupervisor.run() can only be called once")
+        self._run_started = True
+        self._report(RunnerIdle(), force=True)
+        try:
+            with tempfile.TemporaryDirectory(prefix="skulk-runner-") as tmp:
+                proc = await self._launch(Path(tmp))
+                task_status.started()
+                if proc is not None:
+                    await self._follow(proc)
+        except Exception as exc:  # a bug here, or in a callback: still reap and report it
+            self._set_failure(f"runner supervisor error: {type(exc).__name__}: {exc}")
+            raise
+        except BaseException:
+            self._stop.set()  # torn down from outside (cancelled): a deliberate stop, not a failure
+            raise
+        finally:
+            self._conclude()
+            self._done.set()
+
+    async def warmup(self) -> None:
+        """Ask for the warmup generation (send to every rank); RunnerReady follows when it is done.
+        Asked before the model is loaded, it starts as soon as it is."""
+        if isinstance(self.status, (*_ENDING, RunnerWarmingUp, RunnerReady, RunnerRunning)):
+            return  # failed or stopping meanwhile, or warmed already
+        if not isinstance(self.status, RunnerLoaded):
+            self._warmup_wanted = True
+            return
+        await self._begin_warmup()
+
+    async def _begin_warmup(self) -> None:
+        self._warmup_wanted = False
+        self._report(RunnerWarmingUp())
+        self._arm(self._deadlines.warmup_s, self._deadlines.warmup_exceeded())
+        await self._send({"op": "warmup"})
+
+    async def submit(self, task_id: str, params: TextGenerationTaskParams) -> None:
+        """Send a request to this rank's process (every rank of the instance gets every request)."""
+        if task_id in self._active:
+            return  # a repeat of a task already running here
+        if not isinstance(self.status, (RunnerReady, RunnerRunning)):
+            name = type(self.status).__name__
+            self._emit_error(task_id, "runner_unavailable", f"runner {self.runner_id} is not ready ({name})")
+            return
+        self._active.add(task_id)
+        self._settle()
+        # If the write fails the process is gone; the exit handling ends this task's stream.
+        await self._send({"op": "generate", "id": task_id, "params": params.model_dump(mode="json")})
+
+    async def cancel(self, task_id: str) -> None:
+        """Ask rank 0 to stop a task; its final chunk (finish_reason "cancelled") still follows."""
+        if task_id in self._active:
+            await self._send({"op": "cancel", "id": task_id})
+
+    async def shutdown(self) -> None:
+        """Stop the runner: ask, wait, SIGTERM, SIGKILL; ends in RunnerShutdown. Idempotent."""
+        with trio.CancelScope(shield=True):
+            self._stop.set()
+            if self._resolve_scope is not None:
+                self._resolve_scope.cancel()
+            if self._run_started:
+                await self._done.wait()
+            self._report(RunnerShutdown())
+
+    # ----- starting -----
+
+    async def _launch(self, tmp: Path) -> trio.Process | None:
+        """Resolve the model and start the process; None (with the reason recorded) if not started."""
+        if self._stop.is_set():
+            return None  # shut down before it ever ran
+        model_dir = await self._resolve_model()
+        if model_dir is None or self._stop.is_set():
+            return None
+        hostfile = write_hostfile(tmp / f"hosts-rank{self.rank}.json", self._entries) if self._entries else None
+        argv = worker_argv(model_dir, self._shard, self._deadlines,
+                           context_limit=self.instance.context_token_limit, cpus=self._cpus)
+        env = worker_env(self._base_env, hostfile, self.rank, self.world_size, self._cpus, os.cpu_count() or 1)
+        try:
+            # A new session: terminal signals reach the node, which then stops runners itself.
+            self._proc = await trio.lowlevel.open_process(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=env, start_new_session=True)
+        except OSError as exc:
+            self._set_failure(f"could not start the runner process: {exc}")
+            return None
+        log.info("runner %s (rank %d/%d) started as pid %d", self.runner_id, self.rank,
+                 self.world_size, self._proc.pid)
+        if self.world_size > 1:
+            self._report(RunnerConnecting())
+            self._arm(self._deadlines.connect_s + CONNECT_GRACE_S, self._deadlines.connect_exceeded())
+        else:
+            self._arm(self._deadlines.load_s, self._deadlines.load_exceeded())
+        return self._proc
+
+    async def _resolve_model(self) -> Path | None:
+        model_id = self.instance.shard_assignments.model_id
+        with trio.CancelScope() as self._resolve_scope:
+            try:
+                # Abandoned on cancel: a download must not hold up a shutdown.
+                return await trio.to_thread.run_sync(
+                    resolve_model_dir, model_id, self._models_dir, self._extra_dirs, self._offline,
+                    self._catalog, abandon_on_cancel=True)
+            except SkulkError as exc:
+                self._set_failure(exc.message)
+            except Exception as exc:  # a converter or disk error: the runner fails, the node lives on
+                log.exception("resolving model %s failed", model_id)
+                self._set_failure(f"model {model_id!r}: {type(exc).__name__}: {exc}")
+        return None
+
+    # ----- following the process -----
+
+    async def _follow(self, proc: trio.Process) -> None:
+        """Supervise until the process exits; kill and reap it on any way out."""
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._drain_stderr, proc)
+                nursery.start_soon(self._watch_deadline, proc)
+                nursery.start_soon(self._stop_when_asked, proc)
+                await self._pump_frames(proc)
+                with trio.move_on_after(EXIT_GRACE_S):
+                    await proc.wait()
+                with trio.move_on_after(STDERR_GRACE_S):
+                    await self._stderr_closed.wait()
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                if proc.returncode is None:
+                    proc.kill()
+                await proc.wait()
+                for stream in (proc.stdin, proc.stdout, proc.stderr):
+                    await stream.aclose()  # our ends of its pipes
+            log.info("runner %s (pid %d) exited with code %s", self.runner_id, proc.pid, proc.returncode)
+
+    async def _pump_frames(self, proc: trio.Process) -> None:
+        reader = FrameReader(proc.stdout)
+        while True:
+            try:
+                message = await reader.receive()
+            except FrameError as exc:
+                self._set_failure(f"runner sent an unreadable frame: {exc}")
+                proc.kill()
+                return
+            if message is None:
+                return
+            self._on_frame(message)
+            if self._warmup_wanted and isinstance(self.status, RunnerLoaded):
+                await self._begin_warmup()
+
+    async def _drain_stderr(self, proc: trio.Process) -> None:
+        """Keep the child's stderr flowing (a full pipe would block it) and remember its tail."""
+        pending = b""
+        async for data in proc.stderr:
+            *lines, pending = (pending + data).split(b"\n")
+            for line in lines:
+                self._log_stderr(line)
+        if pending:
+            self._log_stderr(pending)
+        self._stderr_closed.set()
+
+    def _log_stderr(self, raw: bytes) -> None:
+        line = raw.decode(errors="replace").rstrip()
+        if line:
+            self._stderr_tail.append(line)
+            log.debug("runner %s: %s", self.runner_id, line)
+
+    async def _watch_deadline(self, proc: trio.Process) -> None:
+        with self._timer:  # only its deadline ever cancels it (see _arm)
+            await trio.sleep_forever()
+        self._set_failure(self._timer_reason)
+        proc.kill()
+
+    async def _stop_when_asked(self, proc: trio.Process) -> None:
+        await self._stop.wait()
+        self._disarm()
+        self._report(RunnerShuttingDown())
+        with trio.move_on_after(EXIT_GRACE_S):
+            await self._send({"op": "shutdown"})
+            async with self._write_lock:
+                await proc.stdin.aclose()
+            await proc.wait()
+        for escalate in (proc.terminate, proc.kill):
+            if proc.returncode is not None:
+                return
+            escalate()
+            with trio.move_on_after(EXIT_GRACE_S):
+                await proc.wait()
+
+    async def _send(self, message: dict[str, Any]) -> bool:
+        """Write one frame to the process; False if it is gone."""
+        if self._proc is None:
+            return False
+        async with self._write_lock:
+            try:
+                await self._proc.stdin.send_all(encode_frame(message))
+                return True
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return False
+
+    # ----- frames -> statuses and outputs -----
+
+    def _on_frame(self, msg: dict[str, Any]) -> None:
+        op = msg.get("op")
+        if op == "connected":
+            self._report(RunnerConnected())
+            self._arm(self._deadlines.load_s, self._deadlines.load_exceeded())
+        elif op == "loading":
+            self._report(RunnerLoading(layers_loaded=int(msg.get("layers_loaded", 0)),
+                                       total_layers=int(msg.get("total_layers", 0))))
+        elif op == "ready":
+            self._disarm()
+            self._report(RunnerLoaded())
+        elif op == "warmed":
+            self._disarm()
+            if isinstance(self.status, RunnerWarmingUp):
+                self._report(RunnerReady())
+        elif op == "chunk":
+            self._on_chunk(msg)
+        elif op == "error":
+            task_id = str(msg.get("id"))
+            if task_id in self._active:
+                self._active.discard(task_id)
+                self._emit_error(task_id, msg.get("code") or "runner_error", str(msg.get("message")))
+                self._settle()
+        elif op == "fatal":
+            self._set_failure(fatal_reason(msg.get("code"), str(msg.get("message")), self._deadlines))
+
+    def _on_chunk(self, msg: dict[str, Any]) -> None:
+        task_id = str(msg.get("id"))
+        if task_id not in self._active:
+            return  # a task this supervisor already ended
+        output = chunk_output(task_id, msg)
+        if output.finished:
+            self._active.discard(task_id)
+        self._on_output(output)
+        if output.finished:
+            self._settle()
+
+    def _emit_error(self, task_id: str, code: str, message: str) -> None:
+        self._on_output(error_output(task_id, code, message))
+
+    def _settle(self) -> None:
+        """Ready <-> Running as tasks come and go."""
+        if isinstance(self.status, (RunnerReady, RunnerRunning)):
+            self._report(RunnerRunning() if self._active else RunnerReady())
+
+    def _conclude(self) -> None:
+        """The process is gone (or never started): end open tasks, then report how it ended."""
+        reason = self._failure
+        if reason is None and not self._stop.is_set():
+            code = self._proc.returncode if self._proc is not None else None
+            last = self._stderr_tail[-1] if self._stderr_tail else None
+            reason = exit_reason(code, self._deadlines, last) if code is not None else "runner never started"
+        error_code, message = ("runner_failed", reason) if reason else ("runner_shutdown", "runner was shut down")
+        for task_id in sorted(self._active):
+            self._emit_error(task_id, error_code, message)
+        self._active.clear()
+        self._report(RunnerFailed(error_message=reason) if reason else RunnerShutdown())
+        if reason:
+            log.warning("runner %s failed: %s", self.runner_id, reason)
+
+    def _set_failure(self, reason: str) -> None:
+        # The first cause wins; once a stop was asked for, a dying ring is part of the stop.
+        if self._failure is None and not self._stop.is_set():
+            self._failure = reason
+
+    def _report(self, status: RunnerStatus, *, force: bool = False) -> None:
+        if status == self.status and not force:
+            return
+        if isinstance(self.status, _ENDING) and not isinstance(status, _TERMINAL):
+            return  # nothing but the end follows ShuttingDown / Shutdown / Failed
+        if isinstance(self.status, RunnerShutdown):
+            return
+        self.status = status
+        self._on_status(self.runner_id, status)
+
+    def _arm(self, seconds: float, reason: str) -> None:
+        self._timer.deadline = trio.current_time() + seconds
+        self._timer_reason = reason
+
+    def _disarm(self) -> None:
+        self._timer.deadline = float("inf")
