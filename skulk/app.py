@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import trio
 
+from skulk import probe
 from skulk.api.app import create_app, serve_api
 from skulk.config import NodePaths, Settings, resolve_node_name
 from skulk.election.service import ElectionService
@@ -26,6 +27,7 @@ from skulk.node.topics import CLUSTER_PROTOCOL, DATA_PROTOCOL, DIRECT_PROTOCOLS,
 from skulk.routing.service import EventRouter
 from skulk.state.telemetry import TelemetryView
 from skulk.types.chunks import ErrorChunk, TokenChunk
+from skulk.worker.fit import fit_checker
 from skulk.worker.reporter import InfoReporter
 from skulk.worker.service import WorkerService
 
@@ -62,8 +64,9 @@ class Node:
                                         messages=election_msgs, connections=conn_in, results=results_out)
         self.reporter = InfoReporter(node_id, self.router, self.telemetry, lambda: reachable_interfaces(s.libp2p_host),
                                      liveness_timeout=s.node_timeout_seconds)
-        self.worker = None if s.no_worker else WorkerService(node_id, self.router, self._make_supervisor,
-                                                             self._send_output)
+        self.worker = None if s.no_worker else WorkerService(
+            node_id, self.router, self._make_supervisor, self._send_output,
+            send_command=lambda c: self.facade.send_command(c), fits=fit_checker(probe.read_memory))
         self.hooks = MasterHooks(self.telemetry, trio.current_time, s.node_timeout_seconds,
                                  lambda: self.catalog.get(s.default_model.model_id), s.default_model.auto_place)
         self.sessions.listeners.append(self._on_session_changed)

@@ -84,3 +84,17 @@ def auto_place_command(state: State, card: ModelCard) -> cmd.PlaceInstance | Non
         return None
     return cmd.PlaceInstance(model_card=card, sharding=Sharding.Pipeline,
                              instance_meta=InstanceMeta.MlxRing, min_nodes=1)
+
+
+def decide_refusal(state: State, c: cmd.RefuseInstancePlacement) -> tuple[list, cmd.PlaceInstance | None]:
+    """A worker could not fit its shard: drop the instance and ask for one node wider."""
+    inst = state.instances.get(c.instance_id)
+    if inst is None:
+        return [], None
+    reason = f"node {c.node_id} refused its shard: {c.reason}"
+    shards = list(inst.shard_assignments.runner_to_shard.values())
+    card, world = shards[0].model_card, len(shards)
+    sharding = Sharding.Tensor if type(shards[0]).__name__.startswith("Tensor") else Sharding.Pipeline
+    wider = cmd.PlaceInstance(model_card=card, sharding=sharding, instance_meta=InstanceMeta.MlxRing,
+                              min_nodes=world + 1)
+    return [ev.InstanceDeleted(instance_id=c.instance_id, reason=reason)], wider

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from skulk.errors import SkulkError
 from skulk.master.serving import (
     auto_place_command, decide_cancel_command, decide_finish_command, decide_generate_text,
-    decide_place_instance,
+    decide_place_instance, decide_refusal,
 )
+from skulk.state.apply import apply_event
 from skulk.state.telemetry import TelemetryView
 from skulk.types import commands as cmd
 from skulk.types.ids import new_id
@@ -30,6 +31,7 @@ class MasterHooks:
         self._timeout = liveness_timeout
         self._default_card = default_card
         self._auto_place = auto_place
+        self._refused: set[str] = set()  # each instance is widened at most once
 
     def _live(self):
         return self._telemetry.live(self._now(), self._timeout)
@@ -54,6 +56,14 @@ class MasterHooks:
             return decide_cancel_command(state, command)
         if isinstance(command, cmd.FinishCommand):
             return decide_finish_command(state, command)
+        if isinstance(command, cmd.RefuseInstancePlacement) and command.instance_id not in self._refused:
+            self._refused.add(command.instance_id)
+            deleted, wider = decide_refusal(state, command)
+            try:
+                after = apply_event(state, deleted[0]) if deleted else state
+                return deleted + (self.place(after, wider) if wider else [])
+            except SkulkError:
+                return deleted  # nothing wider fits: the reason stays on the deletion
         return []
 
     def on_reconcile(self, state: State, master_age_s: float) -> list:

@@ -8,7 +8,10 @@ import trio
 
 from typing import TYPE_CHECKING
 
+from collections.abc import Awaitable
+
 from skulk.routing.service import EventRouter
+from skulk.types.commands import DeleteInstance, RefuseInstancePlacement
 from skulk.types.events import RunnerStatusUpdated, TaskFailed, TaskStatusUpdated
 from skulk.types.ids import NodeId, RunnerId
 from skulk.types.runners import RunnerFailed, RunnerIdle, RunnerShutdown
@@ -26,12 +29,16 @@ OutputSink = Callable[[object, "RunnerOutput"], None]  # (task, output) for rank
 
 class WorkerService:
     def __init__(self, node_id: NodeId, router: EventRouter, make_supervisor: SupervisorFactory,
-                 send_output: OutputSink, *, plan_interval: float = 0.5):
+                 send_output: OutputSink, *, send_command: Callable[[object], Awaitable[None]] | None = None,
+                 fits: Callable[[object], str | None] = lambda shard: None, plan_interval: float = 0.5):
         self.node_id = node_id
         self._router = router
         self._make_supervisor = make_supervisor
         self._send_output = send_output
         self._plan_interval = plan_interval
+        self._send_command = send_command
+        self._fits = fits
+        self._refused: set = set()
         self.local: dict[RunnerId, LocalRunner] = {}
         self.supervisors: dict[RunnerId, "RunnerSupervisor"] = {}
         self._breakers: dict = {}
@@ -104,11 +111,24 @@ class WorkerService:
         if breaker.is_open(trio.current_time()):
             return
         instance = self._router.state.instances[action.instance_id]
+        shard = instance.shard_assignments.runner_to_shard[action.runner_id]
+        if (problem := self._fits(shard)) is not None:
+            self._refuse(action.instance_id, problem)
+            return
         sup = self._make_supervisor(action.runner_id, instance, on_status=self._on_status,
                                     on_output=self._on_output)
         self.supervisors[action.runner_id] = sup
         self.local[action.runner_id] = LocalRunner(action.runner_id, action.instance_id, RunnerIdle())
         self._nursery.start_soon(self._supervise, action.runner_id, sup)
+
+    def _refuse(self, instance_id: str, reason: str) -> None:
+        """Our shard cannot fit here after all: ask the master for a wider placement, once."""
+        if instance_id in self._refused or self._send_command is None:
+            return
+        self._refused.add(instance_id)
+        log.warning("refusing shard of %s: %s", instance_id, reason)
+        command = RefuseInstancePlacement(instance_id=instance_id, node_id=self.node_id, reason=reason)
+        self._nursery.start_soon(self._send_command, command)
 
     async def _supervise(self, rid: RunnerId, sup: "RunnerSupervisor") -> None:
         try:
@@ -118,8 +138,15 @@ class WorkerService:
                 del self.supervisors[rid]
                 local = self.local.pop(rid, None)
                 if local is not None and not local.stopping:
-                    self._breakers[rid].record_failure(trio.current_time())
+                    self._on_crash(rid, local, sup)
                 self._wake.set()
+
+    def _on_crash(self, rid: RunnerId, local: LocalRunner, sup: "RunnerSupervisor") -> None:
+        """A runner that keeps dying stops its instance, with the reason, instead of looping."""
+        if self._breakers[rid].record_failure(trio.current_time()) and self._send_command is not None:
+            reason = f"runner {rid} crashed 3 times in 60 s; last error: {getattr(sup.status, 'error_message', None)}"
+            log.error("%s; stopping instance %s", reason, local.instance_id)
+            self._nursery.start_soon(self._send_command, DeleteInstance(instance_id=local.instance_id, reason=reason))
 
     def _stop(self, rid: RunnerId, reason: str) -> None:
         log.info("stopping runner %s: %s", rid, reason)

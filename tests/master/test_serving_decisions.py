@@ -63,3 +63,24 @@ def test_place_instance_and_auto_place_happens_once():
     assert s.state.auto_place_done and "i1" in s.state.instances
     s.index(ev.InstanceDeleted(instance_id="i1"), T0)
     assert auto_place_command(s.state, card()) is None  # deleting it is respected
+
+
+def test_refusal_deletes_and_asks_for_one_node_wider():
+    from skulk.master.serving import decide_refusal
+    s = seq_with(ev.InstanceCreated(instance=ring_instance("i1", ["a", "b"])))
+    events, wider = decide_refusal(s.state, cmd.RefuseInstancePlacement(instance_id="i1", node_id="b", reason="tight"))
+    assert isinstance(events[0], ev.InstanceDeleted) and "node b refused" in events[0].reason
+    assert wider.min_nodes == 3
+    assert decide_refusal(s.state, cmd.RefuseInstancePlacement(instance_id="gone", node_id="b", reason="x")) == ([], None)
+
+
+def test_worker_fit_check_uses_tolerance():
+    from skulk.worker.fit import shard_fit_problem
+    inst = ring_instance("i1", ["a"], model=card(gb=1.0))
+    shard = next(iter(inst.shard_assignments.runner_to_shard.values()))
+    roomy = MemoryUsage(ram_total=Memory.from_gb(16), ram_available=Memory.from_gb(12),
+                        swap_total=Memory(in_bytes=0), swap_available=Memory(in_bytes=0))
+    tight = MemoryUsage(ram_total=Memory.from_gb(2), ram_available=Memory.from_gb(0.5),
+                        swap_total=Memory(in_bytes=0), swap_available=Memory(in_bytes=0))
+    assert shard_fit_problem(shard, roomy) is None
+    assert "GB" in shard_fit_problem(shard, tight)
