@@ -3,10 +3,24 @@
 No clock reads and no I/O: the shell feeds `Tick()` every 100 ms plus received messages and
 connection updates, and performs the `Broadcast`/`Elected` outputs it gets back.
 
-Where the reference leaves a node split from its peers, this core re-elects (each rule says
-why at its place): a membership change during a round is queued only when the round cannot
-already reflect it; a late status at our clock that we never counted starts a new round; a
-status behind our clock is answered; a round that heard none of our peers is retried once.
+Where the reference can leave nodes split, a few rules are added (each explained in place):
+a connection change during a round restarts it at once if a candidate may be unreachable,
+and a join queues a rerun only if the round began before it and did not count the joiner
+(the reference always awaits the round, then bumps the clock); an uncounted status for a
+round we finished starts a new one and a status behind our clock is answered (the reference
+drops both); a round that heard none of our peers is retried once; candidates count once
+per sender.
+
+Early end (the reference always waits 3 s): a round ends at the first tick where the nodes
+heard at this clock are exactly the present peers plus the nodes our last round heard (less
+departed ones), no connection change is settling, and a whole tick passed with no new voice.
+In a full mesh those are all the statuses this clock will see, so the winner is the one a
+waiting node picks. A silent peer, or a status from a node we did not expect (a partial
+mesh), holds the round to its 3 s deadline. A status arriving after an early end was never
+counted, so the rule above re-elects, better candidate or not. The rebroadcast goes out at
+the early end and again at the old deadline, so a peer that missed our status still gets it
+when it did before. A joiner takes no shortcut to the incumbent: it must be counted (a
+force-master joiner has to win), and its round ends as early as everyone else's.
 """
 
 from __future__ import annotations
@@ -14,6 +28,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Iterable
 
+from skulk.election.events import (
+    Broadcast,
+    CommandSeen,
+    Elected,
+    Input,
+    MessageReceived,
+    Output,
+    PeerConnectionChanged,
+    Tick,
+)
 from skulk.errors import ConfigError
 from skulk.types.election import ElectionMessage, ElectionResult
 from skulk.types.ids import NodeId, SessionId
@@ -21,53 +45,11 @@ from skulk.types.ids import NodeId, SessionId
 TICK_SECONDS = 0.1
 CAMPAIGN_TICKS = 30  # DEFAULT_ELECTION_TIMEOUT, 3.0 s
 SETTLE_TICKS = 2  # CONNECTION_SETTLE_DELAY, 0.2 s
+# An early end also needs one whole tick without a new voice: statuses of nodes that joined
+# the round through a peer trail that peer's by a relay hop.
+QUIET_TICKS = 2
 FORCE_MASTER_SENIORITY = 1_000_000
 NON_CANDIDATE_SENIORITY = -1
-
-
-# Inputs ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Tick:
-    """100 ms have passed."""
-
-
-@dataclass(frozen=True)
-class MessageReceived:
-    message: ElectionMessage
-
-
-@dataclass(frozen=True)
-class PeerConnectionChanged:
-    """One libp2p connection to `peer_id` opened or closed (multi-homed peers send several)."""
-
-    peer_id: NodeId
-    connected: bool
-
-
-@dataclass(frozen=True)
-class CommandSeen:
-    count: int = 1
-
-
-Input = Tick | MessageReceived | PeerConnectionChanged | CommandSeen
-
-
-# Outputs ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Broadcast:
-    message: ElectionMessage
-
-
-@dataclass(frozen=True)
-class Elected:
-    result: ElectionResult
-
-
-Output = Broadcast | Elected
 
 
 # State -----------------------------------------------------------------------------------
@@ -82,6 +64,7 @@ class Round:
     candidates: tuple[ElectionMessage, ...]
     started_at: int
     ends_at: int
+    heard_at: int  # when the last new participant was heard (the start, at first)
     retry: bool = False  # a retry after a round that heard no peer (retried only once)
 
     @property
@@ -114,6 +97,11 @@ class ElectionState:
     # The statuses the last finished round counted, ours included (to judge late messages).
     last_candidates: tuple[ElectionMessage, ...] = ()
     answered_at: int = -1  # the tick we last answered a status behind our clock
+    # Beyond the present peers, who must speak before a round may end early: nodes our last
+    # round counted (maybe reached only through relays) and late senders, less departed ones.
+    expected: frozenset[NodeId] = frozenset()
+    # The rebroadcast still owed at the deadline of a round that ended early: (tick, status).
+    echo: tuple[int, ElectionMessage] | None = None
 
     @property
     def is_master(self) -> bool:
@@ -209,16 +197,30 @@ def _start_round(
         status=status,
         candidates=_with_candidate(candidates, status),
         started_at=state.now,
+        heard_at=state.now,
         ends_at=state.now + timeout,
         retry=retry,
     )
-    # Any round that starts now sees the current links, so a queued rerun is satisfied.
-    return replace(state, round=new_round, rerun_for=frozenset()), [Broadcast(status)]
+    # Any round that starts now sees the current links, so a queued rerun is satisfied; and
+    # its statuses supersede an older round's echo.
+    state = replace(state, round=new_round, rerun_for=frozenset(), echo=None)
+    return state, [Broadcast(status)]
 
 
 def _new_round(state: ElectionState) -> tuple[ElectionState, list[Output]]:
     """Our own reason to re-elect: a fresh clock that every peer will adopt."""
     return _start_round(state, clock=state.clock + 1, candidates=())
+
+
+def _heard_everyone(state: ElectionState) -> bool:
+    """Whether exactly the nodes we know can take part have spoken: the round may end early."""
+    current = state.round
+    if current is None or state.settle is not None:
+        return False  # with connection updates pending, the present peers are about to change
+    if state.now < current.heard_at + QUIET_TICKS:
+        return False
+    # A status from a stranger (relayed past a partial mesh) shows our picture is incomplete.
+    return current.participants - {state.node_id} == state.present_peers | state.expected
 
 
 def _end_round(state: ElectionState) -> tuple[ElectionState, list[Output]]:
@@ -247,12 +249,15 @@ def _elect_winner(state: ElectionState) -> tuple[ElectionState, list[Output]]:
         won_clock=current.clock,
         is_new_master=winner.proposed_session != state.current_session,
     )
+    early = state.now < current.ends_at
     state = replace(
         state,
         round=None,
         seniority=seniority,
         current_session=winner.proposed_session,
         last_candidates=current.candidates,
+        expected=current.participants - {state.node_id},
+        echo=(current.ends_at, current.status) if early else None,
     )
     # Rebroadcast first, in case a peer missed the opening status.
     return state, [Broadcast(current.status), Elected(result)]
@@ -265,9 +270,12 @@ def _on_tick(state: ElectionState) -> tuple[ElectionState, list[Output]]:
     if state.settle is not None and state.now >= state.settle.first_seen + SETTLE_TICKS:
         state, more = _settle_connections(state)
         outputs += more
-    if state.round is not None and state.now >= state.round.ends_at:
+    if state.round is not None and (state.now >= state.round.ends_at or _heard_everyone(state)):
         state, more = _end_round(state)
         outputs += more
+    if state.echo is not None and state.now >= state.echo[0]:
+        outputs.append(Broadcast(state.echo[1]))
+        state = replace(state, echo=None)
     return state, outputs
 
 
@@ -284,13 +292,16 @@ def _on_message(
     if message.clock < state.clock:
         return _answer_stale(state)
     if state.round is not None:
-        candidates = _with_candidate(state.round.candidates, message)
-        return replace(state, round=replace(state.round, candidates=candidates)), []
+        current = state.round
+        heard_at = current.heard_at if _sender(message) in current.participants else state.now
+        candidates = _with_candidate(current.candidates, message)
+        return replace(state, round=replace(current, candidates=candidates, heard_at=heard_at)), []
     if message in state.last_candidates:
         return state, []  # a peer's end-of-round rebroadcast of a status we counted
     # The reference drops this too; but its sender is deciding a round we finished without
-    # it (a lost message, a restarted node), so we may disagree: re-elect together.
-    return _new_round(state)
+    # it (a lost or relayed message, a restarted node), so we may disagree: re-elect together,
+    # and wait for it this time.
+    return _new_round(replace(state, expected=state.expected | {_sender(message)}))
 
 
 def _answer_stale(state: ElectionState) -> tuple[ElectionState, list[Output]]:
@@ -335,15 +346,19 @@ def _settle_connections(state: ElectionState) -> tuple[ElectionState, list[Outpu
     before = state.present_peers
     state = replace(state, settle=None, peer_counts=_fold_counts(state.peer_counts, settle.updates))
     after = state.present_peers
-    # Absent now after a disconnect: also a peer that came and went inside the window.
-    left = frozenset(peer for peer, connected in settle.updates if not connected) - after
-    if before == after and not (left and state.round is not None):
+    dropped = frozenset(peer for peer, connected in settle.updates if not connected)
+    state = replace(state, expected=state.expected - (dropped - after))  # gone: it won't speak
+    if before == after and not (dropped and state.round is not None):
         return state, []  # an extra or lost connection to a peer that stays present
-    return _on_membership_change(state, joined=after - before, left=left, seen_at=settle.first_seen)
+    if state.round is not None:  # new peers get a quiet tick to speak before an early end
+        state = replace(state, round=replace(state.round, heard_at=state.now))
+    return _on_membership_change(
+        state, joined=after - before, dropped=dropped, seen_at=settle.first_seen
+    )
 
 
 def _on_membership_change(
-    state: ElectionState, *, joined: frozenset[NodeId], left: frozenset[NodeId], seen_at: int
+    state: ElectionState, *, joined: frozenset[NodeId], dropped: frozenset[NodeId], seen_at: int
 ) -> tuple[ElectionState, list[Output]]:
     """Re-elect on a change of present peers, unless the round in flight already covers it.
 
@@ -355,9 +370,11 @@ def _on_membership_change(
     if current is None:
         return _new_round(state)
     others = current.participants - {state.node_id}
-    if left and (left & others or not others <= state.present_peers):
-        # A candidate vanished, or one we heard through relays may be unreachable now:
-        # its status must not win.
+    # Absent now after a disconnect: also a peer that came and went inside the window.
+    left = dropped - state.present_peers
+    if left & others or (dropped and not others <= state.present_peers):
+        # A candidate vanished, or a closed connection may have cut off one we only hear
+        # through relays: its status must not win.
         return _new_round(state)
     if joined and current.started_at < seen_at:
         return replace(state, rerun_for=state.rerun_for | joined), []

@@ -35,7 +35,7 @@ def test_three_nodes_converge_and_fail_over(cluster):
     last_ready = time.monotonic()
     docs = wait_until(lambda: agreed(nodes, ids), 10, message="3 nodes agree")
     converge_s = time.monotonic() - last_ready
-    assert converge_s < 4.0, converge_s
+    assert converge_s < 3.0, converge_s
     master_id = docs[0]["masterNodeId"]
     assert master_id in ids
     diag = [n.get("/v1/diagnostics/node")["runtime"] for n in nodes]

@@ -9,6 +9,7 @@ from skulk.election.core import (
     CAMPAIGN_TICKS,
     FORCE_MASTER_SENIORITY,
     NON_CANDIDATE_SENIORITY,
+    QUIET_TICKS,
     SETTLE_TICKS,
     Broadcast,
     CommandSeen,
@@ -284,6 +285,90 @@ def test_a_round_that_hears_no_peer_is_retried_once_at_a_higher_clock():
     state, outputs = ticks(state, CAMPAIGN_TICKS)
     (result,) = results(outputs)
     assert result.won_clock == 2 and state.round is None  # no second retry
+
+
+# Early end -------------------------------------------------------------------------------
+
+
+def with_peers(*peers: str) -> ElectionState:
+    """Node "a" after its peers connected and settled: its round at clock 1 is open."""
+    state, _ = start("a")
+    state, _ = feed(state, *(PeerConnectionChanged(p, True) for p in peers))
+    state, _ = ticks(state, SETTLE_TICKS)
+    assert state.round is not None and state.clock == 1
+    return state
+
+
+def test_round_ends_early_once_every_present_peer_spoke_and_a_tick_passed():
+    state = with_peers("b", "c")
+    state, _ = hear(state, msg("b", 1), msg("c", 1))
+    state, outputs = ticks(state, QUIET_TICKS - 1)
+    assert outputs == []
+    state, outputs = ticks(state, 1)
+    (result,) = results(outputs)
+    assert result.session_id == sid("c", 1) and state.round is None
+    own = broadcasts(outputs)
+    # The rebroadcast goes out again, once, at the old deadline; nobody is elected then.
+    state, outputs = ticks(state, CAMPAIGN_TICKS - QUIET_TICKS - 1)
+    assert outputs == []
+    state, outputs = ticks(state, 1)
+    assert outputs == [Broadcast(own[0])]
+    state, outputs = ticks(state, CAMPAIGN_TICKS)
+    assert outputs == []
+
+
+def test_a_silent_present_peer_or_a_stranger_holds_the_round_to_its_deadline():
+    for heard in ([msg("b", 1)], [msg("b", 1), msg("c", 1), msg("x", 1)]):
+        state = with_peers("b", "c")
+        state, _ = hear(state, *heard)
+        state, outputs = ticks(state, CAMPAIGN_TICKS - 1)
+        assert outputs == [] and state.round is not None
+        state, outputs = ticks(state, 1)
+        assert len(results(outputs)) == 1
+
+
+def test_no_early_end_while_connection_updates_settle():
+    state = with_peers("b")
+    state, _ = hear(state, msg("b", 1))
+    state, _ = ticks(state, 1)
+    state, _ = step(state, PeerConnectionChanged("b", True))  # a second link: no change
+    state, outputs = ticks(state, SETTLE_TICKS - 1)
+    assert outputs == [] and state.round is not None
+    state, outputs = ticks(state, 1)
+    assert len(results(outputs)) == 1
+
+
+def test_nodes_heard_last_round_are_expected_until_seen_leaving():
+    state = with_peers("b")
+    state, _ = hear(state, msg("b", 1), msg("x", 1))  # x: relayed, a stranger
+    state, _ = ticks(state, CAMPAIGN_TICKS)
+    assert state.round is None and state.expected == {"b", "x"}
+    state, _ = hear(state, msg("b", 2))
+    state, outputs = ticks(state, QUIET_TICKS + 1)
+    assert outputs == []  # x has not spoken yet
+    state, _ = hear(state, msg("x", 2))
+    state, outputs = ticks(state, QUIET_TICKS)
+    assert len(results(outputs)) == 1
+    state, _ = step(state, PeerConnectionChanged("b", False))
+    state, _ = ticks(state, SETTLE_TICKS)
+    assert state.expected == {"x"} and state.round.clock == 3
+
+
+def test_a_late_status_after_an_early_end_reelects_and_is_expected_next():
+    state = with_peers("b")
+    state, _ = hear(state, msg("b", 1))
+    state, outputs = ticks(state, QUIET_TICKS)
+    assert results(outputs)[0].session_id == sid("b", 1)
+    # A better status at the same clock, never counted: a new round, waiting for it too.
+    state, outputs = hear(state, msg("z", 1, seniority=5))
+    assert state.clock == 2 and state.echo is None
+    assert [m.clock for m in broadcasts(outputs)] == [2]
+    state, _ = hear(state, msg("b", 2))
+    state, outputs = ticks(state, QUIET_TICKS + 1)
+    assert outputs == []
+    state, _ = hear(state, msg("z", 2, seniority=5))
+    state, outputs = ticks(state, QUIET_TICKS)
+    assert results(outputs)[0].session_id == sid("z", 2)
 
 
 def test_core_does_not_import_trio():

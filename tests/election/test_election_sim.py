@@ -9,9 +9,10 @@ import random
 
 import pytest
 
+from skulk.election import core
 from skulk.election.core import CAMPAIGN_TICKS, SETTLE_TICKS
 from skulk.election.sim import Simulator
-from skulk.types.ids import NodeId
+from skulk.types.ids import NodeId, SessionId
 
 FAILOVER_TICKS = 40  # the ~4 s budget after a master's death is noticed
 
@@ -171,3 +172,72 @@ def test_restarted_node_adopts_the_cluster_session(seed: int):
         assert new_master != victim  # back after the failover: the new master is senior
     # Back during the failover round, it joins that round as a fresh equal and may win.
     assert_quiet(sim)
+
+
+# In a full mesh a round ends early (settle 2, statuses 1, quiet tick 1); joins take one tick
+# more, as the incumbents hear the joiner's status only after it adopted their clock.
+EARLY_TICKS = {"startup": 4, "failover": 4, "join": 5}
+
+
+def ticks_until_agreed(sim: Simulator, voters: set[NodeId], limit: int = 80) -> int:
+    first = len(sim.results)
+    for waited in range(limit):
+        voted = {r.node_id for r in sim.results[first:]}
+        if voters <= voted and len(components(sim)) == 1:
+            assert_each_component_agrees(sim)
+            return waited
+        sim.tick()
+    raise AssertionError("no agreement")
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_full_mesh_rounds_end_early(seed: int):
+    rng = random.Random(seed)
+    sim = Simulator(latency=rng.choice([0, 1]))
+    for i in range(rng.randint(2, 7)):
+        sim.add_node(f"n{i}", force_master=rng.random() < 0.1)
+        sim.command_seen(f"n{i}", rng.choice([0, 0, 1, 5]))
+    sim.connect_all()
+    assert ticks_until_agreed(sim, set(sim.alive())) <= EARLY_TICKS["startup"]
+    sim.tick(CAMPAIGN_TICKS + 10)
+    old = sim.session_of("n0")
+    sim.kill(old.master_node_id)
+    if sim.alive():
+        assert ticks_until_agreed(sim, set(sim.alive())) <= EARLY_TICKS["failover"]
+        assert sim.session_of(sim.alive()[0]) != old
+    sim.tick(CAMPAIGN_TICKS + 10)
+    sim.add_node("joiner")
+    sim.connect_all()
+    assert ticks_until_agreed(sim, set(sim.alive())) <= EARLY_TICKS["join"]
+    elected = len(sim.results)
+    sim.tick(CAMPAIGN_TICKS + 10)
+    assert len(sim.results) == elected  # the deadline rebroadcasts elect nobody
+    assert_quiet(sim)
+
+
+def full_mesh_history(seed: int) -> set[tuple[NodeId, SessionId, int, bool]]:
+    """Kills, restarts, joins and commands, 4 s apart, in a full mesh: who elected what."""
+    rng = random.Random(seed)
+    sim = cluster(rng, rng.randint(2, 6))
+    for step_no in range(rng.randint(1, 6)):
+        alive, dead = sim.alive(), [n for n in sim.nodes if not sim.nodes[n].alive]
+        roll = rng.random()
+        if roll < 0.35 and len(alive) > 1:
+            sim.kill(current_master(sim) if rng.random() < 0.7 else rng.choice(alive))
+        elif roll < 0.6 and dead:
+            sim.restart(rng.choice(dead))
+        elif roll < 0.8:
+            sim.add_node(f"j{step_no}", force_master=rng.random() < 0.1)
+            sim.connect_all()
+        else:
+            sim.command_seen(rng.choice(alive), rng.randint(1, 3))
+        sim.tick(FAILOVER_TICKS)
+    return {(r.node_id, r.result.session_id, r.result.won_clock, r.result.is_new_master)
+            for r in sim.results}
+
+
+@pytest.mark.parametrize("seed", range(150))
+def test_early_end_elects_what_waiting_elects(seed: int, monkeypatch: pytest.MonkeyPatch):
+    early = full_mesh_history(seed)
+    monkeypatch.setattr(core, "_heard_everyone", lambda state: False)  # the reference
+    assert early == full_mesh_history(seed)

@@ -37,8 +37,8 @@ def test_generated_lines_are_rewritten_and_comments_kept():
         "> +0 b -> b:0 clock 0 same\n"
         "connect all  # meet\n"
         "tick 40\n"
-        "> +32 a -> b:0 clock 1 new\n"
-        "> +32 b -> b:0 clock 1 same\n"
+        "> +4 a -> b:0 clock 1 new\n"
+        "> +4 b -> b:0 clock 1 same\n"
         "expect a b on b:0  # why\n"
     )
 
