@@ -74,7 +74,7 @@ class Node:
             node_id=node_id, friendly_name=friendly, router=self.router, sessions=self.sessions,
             telemetry=self.telemetry, messenger=self.messenger, streams=self.streams, catalog=self.catalog,
             liveness_timeout=s.node_timeout_seconds, note_command=self.election.note_command_seen,
-            counters=self._counters, net=self.net)
+            counters=self._counters, net=self.net, settings=s)
 
     def _counters(self) -> dict:
         master = self.sessions.master
@@ -140,7 +140,7 @@ class Node:
                 await nursery.start(self.worker.run)
             api = "off"
             if not self.settings.no_api:
-                app = create_app(self.facade)
+                app = create_app(self.facade, dashboard_base_path=self.settings.dashboard_base_path)
                 await nursery.start(serve_api, app, self.settings.api_host, self.settings.api_port)
                 api = f"http://{self.settings.api_host}:{self.settings.api_port}"
             log.info("node %s ready; libp2p %s; api %s", self.node_id, ", ".join(self.net.listen_multiaddrs()), api)

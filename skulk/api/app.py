@@ -12,20 +12,23 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from skulk.api import routes_chat, routes_cluster, routes_instances
+from skulk.api import routes_chat, routes_cluster, routes_config, routes_dashboard, routes_instances
 from skulk.api.errors import EXCEPTION_HANDLERS
 from skulk.api.openapi import build_openapi
 from skulk.api.port import ClusterPort
 from skulk.api.routing import RouteSpec
 
-ROUTE_GROUPS: list[list[RouteSpec]] = [routes_cluster.ROUTES, routes_instances.ROUTES, routes_chat.ROUTES]
+# First match wins: the dashboard's Accept-negotiated paths (/models) go first, and its pages and
+# assets last, after every API route.
+ROUTE_GROUPS: list[list[RouteSpec]] = [routes_dashboard.NEGOTIATED, routes_cluster.ROUTES, routes_instances.ROUTES,
+                                       routes_chat.ROUTES, routes_config.ROUTES, routes_dashboard.ROUTES]
 
 
 def all_routes() -> list[RouteSpec]:
     return [spec for group in ROUTE_GROUPS for spec in group]
 
 
-def create_app(cluster: ClusterPort) -> Starlette:
+def create_app(cluster: ClusterPort, *, dashboard_base_path: str = "") -> Starlette:
     specs = all_routes()
     openapi = build_openapi(specs)
 
@@ -40,6 +43,7 @@ def create_app(cluster: ClusterPort) -> Starlette:
         middleware=[Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"])],
     )
     app.state.cluster = cluster
+    app.state.dashboard_base_path = dashboard_base_path
     return app
 
 

@@ -17,7 +17,8 @@ from skulk.types.wire import ForwardedCommand
 class ClusterFacade:
     def __init__(self, *, node_id: str, friendly_name: str, router: EventRouter, sessions: SessionManager,
                  telemetry: TelemetryView, messenger: ClusterMessenger, streams: StreamRegistry,
-                 catalog: Any, liveness_timeout: float, note_command: Any, counters: Any, net: Any):
+                 catalog: Any, liveness_timeout: float, note_command: Any, counters: Any, net: Any,
+                 settings: Any = None):
         self.node_id = node_id
         self.friendly_name = friendly_name
         self._router = router
@@ -30,6 +31,7 @@ class ClusterFacade:
         self._note_command = note_command
         self._counters = counters
         self._net = net
+        self.settings = settings
 
     @property
     def session(self):
