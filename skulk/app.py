@@ -15,23 +15,28 @@ from skulk.master.decide import ReconcileParams
 from skulk.master.service import MasterService
 from skulk.models import ModelCatalog
 from skulk.net import NetConfig, NetService, load_or_create_keypair
+from skulk.net.host import ensure_port_free
 from skulk.node.dataplane import DataPlane
 from skulk.node.dispatch import ClusterMessenger
 from skulk.node.facade import ClusterFacade
 from skulk.node.gossip import GossipService
 from skulk.node.heartbeat import heartbeat_builder, reachable_interfaces
 from skulk.node.master_hooks import MasterHooks
+from skulk.node.ops import NodeOps
 from skulk.node.session import SessionManager
 from skulk.node.streams import SESSION_CHANGED, StreamRegistry
 from skulk.node.topics import CLUSTER_PROTOCOL, DATA_PROTOCOL, DIRECT_PROTOCOLS, GOSSIP_TOPICS
 from skulk.routing.service import EventRouter
 from skulk.state.telemetry import TelemetryView
-from skulk.types.chunks import ErrorChunk, TokenChunk
+from skulk.store.service import StoreService, supervised_instances
+from skulk.types.chunks import EmbeddingChunk, ErrorChunk, TokenChunk
 from skulk.worker.fit import fit_checker
 from skulk.worker.reporter import InfoReporter
 from skulk.worker.service import WorkerService
 
 log = logging.getLogger(__name__)
+# Runner refusals that are the request's fault (HTTP 400), not the cluster's.
+CLIENT_ERROR_CODES = frozenset({"context_length_exceeded", "not_a_generation_model", "not_an_embedding_model"})
 
 
 class Node:
@@ -70,16 +75,20 @@ class Node:
         self.hooks = MasterHooks(self.telemetry, trio.current_time, s.node_timeout_seconds,
                                  lambda: self.catalog.get(s.default_model.model_id), s.default_model.auto_place)
         self.sessions.listeners.append(self._on_session_changed)
+        self.ops = NodeOps(node_id, s, paths, self.router)
+        self.store = StoreService(s, paths, node_id=node_id, friendly_name=friendly, router=self.router,
+                                  telemetry=self.telemetry, local_instances=lambda: supervised_instances(self.worker))
         self.facade = ClusterFacade(
             node_id=node_id, friendly_name=friendly, router=self.router, sessions=self.sessions,
             telemetry=self.telemetry, messenger=self.messenger, streams=self.streams, catalog=self.catalog,
             liveness_timeout=s.node_timeout_seconds, note_command=self.election.note_command_seen,
-            counters=self._counters, net=self.net, settings=s)
+            counters=self._counters, net=self.net, settings=s, ops=self.ops,
+            supervisors=lambda: self.worker.supervisors if self.worker is not None else {})
 
     def _counters(self) -> dict:
         master = self.sessions.master
         return {**self.net.counters, **self.gossip.counters, **self.messenger.counters, **self.router.counters,
-                **self.dataplane.counters, **(master.counters if master else {})}
+                **self.dataplane.counters, **self.ops.config_sync.counters, **(master.counters if master else {})}
 
     def _make_master(self, session, seed) -> MasterService:
         s = self.settings
@@ -88,22 +97,26 @@ class Node:
                              log_dir=self.paths.event_log_dir / "master",
                              reconcile_params=ReconcileParams(timedelta(seconds=s.node_timeout_seconds),
                                                               timedelta(seconds=grace)),
-                             command_hook=self.hooks.on_command, reconcile_hook=self.hooks.on_reconcile)
+                             command_hook=self.hooks.on_command, reconcile_hook=self.hooks.on_reconcile,
+                             log_min_free_bytes=s.event_log_min_free_bytes)
 
     def _make_supervisor(self, runner_id, instance, *, on_status, on_output):
         from skulk.runner.supervisor import RunnerSupervisor  # keeps node start-up light
 
         return RunnerSupervisor(runner_id, instance, self.node_id, models_dir=self.paths.models_dir,
-                                extra_model_dirs=self.paths.extra_model_dirs, offline=self.settings.offline,
-                                on_status=on_status, on_output=on_output)
+                                extra_model_dirs=(*self.paths.extra_model_dirs, *self.store.extra_model_dirs),
+                                offline=self.settings.offline, on_status=on_status, on_output=on_output,
+                                prepare_model=self.store.prepare_model)
 
     def _send_output(self, task, out) -> None:
         if out.error_code:
             chunk = ErrorChunk(error_type=out.error_code, error_message=out.error_message or out.error_code,
-                               status_code=400 if out.error_code == "context_length_exceeded" else 500)
+                               status_code=400 if out.error_code in CLIENT_ERROR_CODES else 500)
+        elif out.embeddings is not None:
+            chunk = EmbeddingChunk(embeddings=out.embeddings, token_count=out.usage.prompt_tokens if out.usage else 0)
         else:
             chunk = TokenChunk(text=out.text, token_ids=out.token_ids, finish_reason=out.finish_reason,
-                               usage=out.usage)
+                               usage=out.usage, stop_sequence=out.stop_sequence)
         self.dataplane.send(task.owner_node or self.node_id, task.command_id, chunk, final=out.finished)
 
     def _on_session_changed(self, new, old) -> None:
@@ -124,6 +137,7 @@ class Node:
             self.streams.fail_on_events(self.router.state, batch)
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        await ensure_port_free(self.settings.libp2p_host, self.settings.libp2p_port)
         async with trio.open_nursery() as nursery:
             await nursery.start(self.net.run)
             nursery.start_soon(self._watch_connections)
@@ -131,16 +145,19 @@ class Node:
             nursery.start_soon(self.messenger.run, self.net.direct_receiver(CLUSTER_PROTOCOL))
             await nursery.start(self.dataplane.run, self.net.direct_receiver(DATA_PROTOCOL))
             await nursery.start(self.router.run)
+            await nursery.start(self.ops.run, nursery.cancel_scope)
             await nursery.start(self.sessions.run, self._results_in)
             await nursery.start(self.gossip.run)
             await nursery.start(self.election.run)
             await self.sessions.ready.wait()
             await nursery.start(self.reporter.run)
+            await nursery.start(self.store.run)
             if self.worker is not None:
                 await nursery.start(self.worker.run)
             api = "off"
             if not self.settings.no_api:
                 app = create_app(self.facade, dashboard_base_path=self.settings.dashboard_base_path)
+                app.state.store = self.store
                 await nursery.start(serve_api, app, self.settings.api_host, self.settings.api_port)
                 api = f"http://{self.settings.api_host}:{self.settings.api_port}"
             log.info("node %s ready; libp2p %s; api %s", self.node_id, ", ".join(self.net.listen_multiaddrs()), api)

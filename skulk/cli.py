@@ -1,5 +1,6 @@
 """`skulk` entry point: parse config, set up logging, run one node until interrupted."""
 
+import errno
 import logging
 import os
 import resource
@@ -44,26 +45,57 @@ def main(argv: list[str] | None = None) -> int:
     _raise_fd_limit()
     paths.home.mkdir(parents=True, exist_ok=True)
     try:
-        trio.run(_run, settings, paths)
+        node = trio.run(_run, settings, paths)
     except KeyboardInterrupt:
         return 0
+    except BaseExceptionGroup as group:
+        fatal = _startup_error(group)
+        if fatal is None:
+            raise
+        print(f"skulk: {fatal}", file=sys.stderr)
+        return 75
+    if node.ops.restart_pending:  # POST /admin/restart: services are stopped, become a fresh process
+        node.ops.restarter.exec_now()
     return 0
 
 
-async def _run(settings, paths) -> None:
+def _startup_error(group: BaseExceptionGroup) -> str | None:
+    """A clear line for the failures a user can fix (a port in use), else None."""
+    from skulk.errors import SkulkError
+
+    for exc in _leaves(group):
+        if isinstance(exc, SkulkError):
+            return exc.message
+        if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+            return f"cannot start the API: {exc.strerror} (is another skulk running? use --api-port)"
+    return None
+
+
+def _leaves(exc: BaseException):
+    if isinstance(exc, BaseExceptionGroup):
+        for sub in exc.exceptions:
+            yield from _leaves(sub)
+    else:
+        yield exc
+
+
+async def _run(settings, paths):
     from skulk.app import Node
 
     node = Node(settings, paths)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_cancel_on_signal, nursery.cancel_scope)
+        nursery.start_soon(_cancel_on_signal, nursery.cancel_scope, node.ops.restarter.abandon)
         await node.run()
+        nursery.cancel_scope.cancel()  # the node stopped itself (a restart): stop waiting for signals
+    return node
 
 
-async def _cancel_on_signal(scope: trio.CancelScope) -> None:
+async def _cancel_on_signal(scope: trio.CancelScope, abandon_restart=lambda: None) -> None:
     """SIGTERM/SIGINT cancel the node so its services (and runner processes) shut down."""
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for _ in signals:
             logging.getLogger("skulk").info("shutting down")
+            abandon_restart()  # a stop request beats a pending restart
             scope.cancel()
             return
 

@@ -59,3 +59,29 @@ def build_pubsub(host: IHost) -> tuple[Pubsub, GossipSub]:
     # messages would repeat message ids its peers have seen and be dropped.
     pubsub.counter = time.time_ns()
     return pubsub, router
+
+
+async def ensure_port_free(listen_host: str, port: int, *, patience: float = 3.0) -> None:
+    """py-libp2p listens with SO_REUSEPORT, so a second node on the same port would silently
+    share it with the first; a plain bind first turns that into a clear error. A socket
+    still closing from a quick restart gets `patience` seconds to go away."""
+    if port == 0:
+        return
+    import socket
+
+    import trio
+
+    from skulk.net.errors import NetError
+
+    deadline = trio.current_time() + patience
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine
+            try:
+                probe.bind((listen_host, port))
+                return
+            except OSError as exc:
+                if trio.current_time() >= deadline:
+                    raise NetError(f"cannot listen for peers on {listen_host}:{port}: {exc.strerror} "
+                                   "(is another skulk running? choose another --libp2p-port)") from exc
+        await trio.sleep(0.1)

@@ -28,6 +28,9 @@ async def run_mdns(
     host: IHost, namespace: str, advertised: list[str], on_peer: Callable[[PeerAddress], None]
 ) -> None:
     """Advertise `advertised` and report discovered peers until cancelled."""
+    if not advertised:
+        log.warning("mDNS off: no address to advertise")
+        return
     with discovery_bridge(on_peer):
         create = partial(
             create_mdns_discovery,

@@ -93,6 +93,9 @@ class NetService:
                 nursery.start_soon(
                     pump_subscription, sub, topic, host.get_id(), fanout, self.counters
                 )
+            if not host.get_transport_addrs():
+                raise NetError(f"cannot listen for peers on {self.config.listen_host}:{self.config.port} "
+                               "(is another skulk running? choose another --libp2p-port)")
             nursery.start_soon(dialer.run)
             if self.config.mdns:
                 lan = self._lan_multiaddrs()
