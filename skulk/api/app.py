@@ -13,7 +13,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from skulk.api import routes_chat, routes_cluster, routes_config, routes_dashboard, routes_instances
+from skulk.api import routes_embeddings, routes_ollama
+from skulk.api import routes_anthropic, routes_responses
+from skulk.api import routes_store
+from skulk.api import routes_ops
 from skulk.api.errors import EXCEPTION_HANDLERS
+from skulk.api.metrics import RequestMetricsMiddleware, metrics_for
 from skulk.api.openapi import build_openapi
 from skulk.api.port import ClusterPort
 from skulk.api.routing import RouteSpec
@@ -21,7 +26,10 @@ from skulk.api.routing import RouteSpec
 # First match wins: the dashboard's Accept-negotiated paths (/models) go first, and its pages and
 # assets last, after every API route.
 ROUTE_GROUPS: list[list[RouteSpec]] = [routes_dashboard.NEGOTIATED, routes_cluster.ROUTES, routes_instances.ROUTES,
-                                       routes_chat.ROUTES, routes_config.ROUTES, routes_dashboard.ROUTES]
+                                       routes_chat.ROUTES, routes_responses.ROUTES, routes_anthropic.ROUTES, routes_config.ROUTES,
+                                       routes_embeddings.ROUTES, routes_ollama.ROUTES, routes_store.ROUTES,
+                                       routes_ops.ROUTES,
+                                       routes_dashboard.ROUTES]
 
 
 def all_routes() -> list[RouteSpec]:
@@ -40,7 +48,8 @@ def create_app(cluster: ClusterPort, *, dashboard_base_path: str = "") -> Starle
     app = Starlette(
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"])],
+        middleware=[Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"]),
+                    Middleware(RequestMetricsMiddleware, metrics=metrics_for(cluster))],
     )
     app.state.cluster = cluster
     app.state.dashboard_base_path = dashboard_base_path

@@ -9,17 +9,27 @@ from dataclasses import dataclass, field
 
 import trio
 
+from skulk.api.metrics import GenerationMeter, metrics_for
 from skulk.api.port import ClusterPort
 from skulk.errors import NotFound
 from skulk.master.serving import instances_for_model
 from skulk.types import commands as cmd
-from skulk.types.chunks import ErrorChunk, TokenChunk, Usage
+from skulk.types.chunks import ErrorChunk, GenerationStats, TokenChunk, Usage
 from skulk.types.tasks import TextGenerationTaskParams
 
 KEEPALIVE_S = 10.0
 TASK_APPEAR_DEADLINE_S = 15.0  # the master refuses silently (e.g. the instance vanished): don't hang
 NEVER_STARTED = ErrorChunk(error_type="task_not_created", retryable=True, status_code=503,
                            error_message="The cluster did not accept this request in time; please retry")
+
+
+def timed_stats(usage: Usage | None, sent: float, first: float, last: float) -> GenerationStats:
+    """Rates measured here when the engine sends none: prefill up to the first token, decode after it."""
+    usage = usage or Usage()
+    decode_tokens, decode_s = max(usage.completion_tokens - 1, 0), last - first
+    return GenerationStats(prompt_tps=usage.prompt_tokens / max(first - sent, 1e-6),
+                           generation_tps=decode_tokens / decode_s if decode_s > 0 else 0.0,
+                           prompt_tokens=usage.prompt_tokens, generation_tokens=usage.completion_tokens)
 
 
 class GenerationFailed(Exception):
@@ -36,10 +46,13 @@ class Generation:
     text: list[str] = field(default_factory=list)
     usage: Usage | None = None
     finish_reason: str | None = None
-    stats: object = None
+    stats: GenerationStats | None = None
+    stop_sequence: str | None = None
     done: bool = False
     _recv: trio.MemoryReceiveChannel | None = None
     _started: float = 0.0
+    _meter: GenerationMeter | None = None
+    _first_token_at: float | None = None
 
     async def start(self) -> "Generation":
         if not instances_for_model(self.port.state, self.params.model):
@@ -48,6 +61,7 @@ class Generation:
         self.command = cmd.GenerateText(task_params=self.params, owner_node=self.port.node_id)
         self._recv = self.port.open_stream(self.command.command_id)
         self._started = trio.current_time()
+        self._meter = metrics_for(self.port).meter(self._started)
         await self.port.send_command(self.command)
         return self
 
@@ -83,11 +97,18 @@ class Generation:
                 continue
             if isinstance(chunk, ErrorChunk):
                 self.done = True
+                if self._meter is not None:
+                    self._meter.failed(chunk)
                 raise GenerationFailed(chunk)
             self.text.append(chunk.text)
+            if self._meter is not None:
+                self._meter.chunk(chunk, trio.current_time())
+            now = trio.current_time()
+            self._first_token_at = self._first_token_at or now
             if chunk.finish_reason is not None:
                 self.done = True
-                self.finish_reason, self.usage, self.stats = chunk.finish_reason, chunk.usage, chunk.stats
+                self.finish_reason, self.usage, self.stop_sequence = chunk.finish_reason, chunk.usage, chunk.stop_sequence
+                self.stats = chunk.stats or timed_stats(chunk.usage, self._started, self._first_token_at, now)
             yield chunk
 
     async def collect(self) -> str:

@@ -50,3 +50,19 @@ class ClusterPort(Protocol):
 
     def diagnostics(self) -> dict[str, Any]:
         """Runtime facts for /v1/diagnostics/node (config path, counters, ...)."""
+
+
+class OperationsPort(Protocol):
+    """Optional extras a node's port offers for operations; routes check with getattr, so a
+    port without them (a test fake) still serves everything else."""
+
+    event_log_mode: str  # persisting | counting_only | disabled | follower
+
+    async def broadcast_config(self, values: dict[str, Any]) -> None:
+        """Make these skulk.yaml values the cluster-wide config (hf_token is never sent)."""
+
+    def request_restart(self) -> bool:
+        """Schedule an in-place restart of this node; False if one is already pending."""
+
+    def metrics_snapshot(self) -> dict[str, Any]:
+        """Cheap counters and gauges read at every /metrics scrape."""

@@ -1,112 +1,128 @@
-"""OpenAI chat completions (streamed as SSE or whole), cancel, and the bench variant."""
+"""OpenAI chat completions (streamed as SSE or whole), cancel, and the bench variant.
 
-import json
+Stream: `: keep-alive`, `: command_id <id>`, `data:` chunks (content / reasoning_content deltas,
+tool calls whole in one delta with finish_reason `tool_calls`), a usage chunk when
+stream_options.include_usage, `: generation_stats {json}`, `data: [DONE]`. A failure after the
+stream started is `data: {"error": ...}` then `[DONE]`. Logprobs are accepted and answered null.
+"""
+
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from skulk.api.chat_models import ChatCompletionRequest, to_task_params
 from skulk.api.generation import Generation, GenerationFailed
+from skulk.api.output import Finish, ParsedOutput, collect_unless_disconnected
 from skulk.api.port import ClusterPort
-from skulk.api.routing import RouteSpec, read_json_model
+from skulk.api.routing import RouteSpec
+from skulk.api.sse import DONE, comment, data, sse_response, stats_comment, stats_dict
+from skulk.api.tool_calls import Piece, ToolCall
+from skulk.api.validation import check_servable, chunk_error, read_request
 from skulk.errors import NotFound
-
-SSE_HEADERS = {"Cache-Control": "no-cache", "Connection": "close", "X-Accel-Buffering": "no"}
+from skulk.types.chunks import Usage
 
 
 def _port(request: Request) -> ClusterPort:
     return request.app.state.cluster
 
 
-def _usage(gen: Generation) -> dict[str, int] | None:
-    if gen.usage is None:
-        return None
-    return {"prompt_tokens": gen.usage.prompt_tokens, "completion_tokens": gen.usage.completion_tokens,
-            "total_tokens": gen.usage.total_tokens}
+def usage_body(usage: Usage) -> dict[str, int]:
+    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens}
 
 
-def _error_body(exc: GenerationFailed) -> dict[str, Any]:
-    e = exc.error
-    return {"error": {"message": e.error_message, "type": e.error_type, "param": None, "code": e.status_code,
-                      "retryable": e.retryable}}
+def openai_tool_call(call: ToolCall, index: int | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": call.id, "type": "function",
+                            "function": {"name": call.name, "arguments": call.arguments}}
+    return body if index is None else {"index": index, **body}
 
 
-def completion_body(gen: Generation, model: str, created: int) -> dict[str, Any]:
-    return {
-        "id": gen.command_id, "object": "chat.completion", "created": created, "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(gen.text)},
-                     "logprobs": None, "finish_reason": gen.finish_reason}],
-        "usage": _usage(gen),
-    }
+def completion_body(out: ParsedOutput, model: str, finish: Finish) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": out.text or (None if finish.tool_calls else "")}
+    if out.reasoning:
+        message["reasoning_content"] = out.reasoning
+    if finish.tool_calls:
+        message["tool_calls"] = [openai_tool_call(c) for c in finish.tool_calls]
+    return {"id": out.gen.command_id, "object": "chat.completion", "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish.reason}],
+            "usage": usage_body(finish.usage)}
 
 
-def _chunk(gen: Generation, model: str, created: int, delta: dict, finish: str | None, usage=None) -> str:
-    body = {"id": gen.command_id, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
-    if usage is not None:
-        body["usage"], body["choices"] = usage, []
-    return f"data: {json.dumps(body)}\n\n"
+def _delta(event: Piece | Finish) -> tuple[dict[str, Any], str | None]:
+    if isinstance(event, Piece):
+        return {"content" if event.kind == "text" else "reasoning_content": event.text}, None
+    calls = [openai_tool_call(c, i) for i, c in enumerate(event.tool_calls)]
+    return ({"tool_calls": calls} if calls else {}), event.reason
 
 
-async def _sse(gen: Generation, req: ChatCompletionRequest) -> AsyncIterator[str]:
-    created = int(time.time())
-    include_usage = bool(req.stream_options and req.stream_options.include_usage)
+async def _sse(out: ParsedOutput, req: ChatCompletionRequest) -> AsyncIterator[str]:
+    gen, created = out.gen, int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: str | None) -> str:
+        return data({"id": gen.command_id, "object": "chat.completion.chunk", "created": created,
+                     "model": req.model,
+                     "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]})
+
+    yield comment("keep-alive")
+    yield comment(f"command_id {gen.command_id}")
+    role_sent = False
     try:
-        yield ": keep-alive\n\n"
-        yield f": command_id {gen.command_id}\n\n"
-        first = True
-        async for chunk in gen.events():
-            if chunk is None:
-                yield ": keep-alive\n\n"
+        async for event in out.events():
+            if event is None:
+                yield comment("keep-alive")
                 continue
-            delta = {"role": "assistant", "content": chunk.text} if first else {"content": chunk.text}
-            first = False
-            if chunk.text or chunk.finish_reason is None:
-                yield _chunk(gen, req.model, created, delta, None)
-            if chunk.finish_reason is not None:
-                yield _chunk(gen, req.model, created, {}, chunk.finish_reason)
-        if include_usage:
-            yield _chunk(gen, req.model, created, {}, None, usage=_usage(gen))
-        if gen.stats is not None:
-            yield f": generation_stats {json.dumps(gen.stats.model_dump())}\n\n"
+            delta, finish = _delta(event)
+            if not role_sent:
+                delta, role_sent = {"role": "assistant", **delta}, True
+            yield chunk(delta, finish)
+        if req.stream_options and req.stream_options.include_usage and out.finish is not None:
+            yield data({"id": gen.command_id, "object": "chat.completion.chunk", "created": created,
+                        "model": req.model, "choices": [], "usage": usage_body(out.finish.usage)})
+        yield stats_comment(gen)
     except GenerationFailed as exc:
-        yield f"data: {json.dumps(_error_body(exc))}\n\n"
+        yield data(chunk_error(exc.error))
+    yield DONE
+
+
+async def _start(request: Request, *, bench: bool = False) -> tuple[ChatCompletionRequest, ParsedOutput]:
+    req = await read_request(request, ChatCompletionRequest)
+    if bench:
+        req = req.model_copy(update={"stream": False})
+    params = to_task_params(req)
+    port = _port(request)
+    check_servable(port.state, params)
+    gen = await Generation(port, params).start()
+    return req, ParsedOutput(gen, parse_tools=req.uses_tools)
+
+
+async def _whole(request: Request, req: ChatCompletionRequest, out: ParsedOutput, *, bench: bool) -> Response:
+    try:
+        finish = await collect_unless_disconnected(request, out)
+    except GenerationFailed as exc:
+        return JSONResponse(chunk_error(exc.error), status_code=exc.error.status_code)
     finally:
-        await gen.close()
-    yield "data: [DONE]\n\n"
+        await out.gen.close()
+    if finish is None:
+        return Response(status_code=499)  # nobody is listening any more
+    body = completion_body(out, req.model, finish)
+    if bench:
+        body["generation_stats"] = stats_dict(out.gen)
+    return JSONResponse(body)
 
 
 async def chat_completions(request: Request) -> Response:
-    req = await read_json_model(request, ChatCompletionRequest)
-    gen = await Generation(_port(request), to_task_params(req)).start()
+    req, out = await _start(request)
     if req.stream:
-        return StreamingResponse(_sse(gen, req), media_type="text/event-stream", headers=SSE_HEADERS)
-    try:
-        await gen.collect()
-    except GenerationFailed as exc:
-        body = _error_body(exc)
-        return JSONResponse(body, status_code=exc.error.status_code)
-    finally:
-        await gen.close()
-    return JSONResponse(completion_body(gen, req.model, int(time.time())))
+        return sse_response(_sse(out, req), out.gen)
+    return await _whole(request, req, out, bench=False)
 
 
 async def bench_chat_completions(request: Request) -> Response:
-    req = await read_json_model(request, ChatCompletionRequest)
-    req = req.model_copy(update={"stream": False})
-    gen = await Generation(_port(request), to_task_params(req)).start()
-    try:
-        await gen.collect()
-    except GenerationFailed as exc:
-        return JSONResponse(_error_body(exc), status_code=exc.error.status_code)
-    finally:
-        await gen.close()
-    body = completion_body(gen, req.model, int(time.time()))
-    body["generation_stats"] = gen.stats.model_dump() if gen.stats is not None else None
-    return JSONResponse(body)
+    req, out = await _start(request, bench=True)
+    return await _whole(request, req, out, bench=True)
 
 
 async def cancel_command(request: Request) -> Response:

@@ -10,11 +10,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from skulk import __version__
+from skulk.api.peers import fan_out
 from skulk.api.port import ClusterPort
 from skulk.api.routing import RouteSpec, read_json_model
 from skulk.errors import NotFound
 from skulk.state.health import node_health
 from skulk.types.events import TestEvent
+
+
+EVENT_LOG_MODE_HEADER = "X-Skulk-Event-Log-Mode"
 
 
 class TestEventsRequest(BaseModel):
@@ -56,11 +60,13 @@ async def get_state(request: Request) -> JSONResponse:
 
 
 async def get_events(request: Request) -> JSONResponse:
-    return JSONResponse([_dump(ie)["event"] for ie in _port(request).history])
-
-
-async def get_node_diagnostics(request: Request) -> JSONResponse:
     port = _port(request)
+    # Whether the master's disk log is persisting or only counting (disk trouble, low space).
+    mode = getattr(port, "event_log_mode", None) or "unknown"
+    return JSONResponse([_dump(ie)["event"] for ie in port.history], headers={EVENT_LOG_MODE_HEADER: mode})
+
+
+def node_diagnostics(port: ClusterPort) -> dict[str, Any]:
     session = port.session
     runtime = {
         "nodeId": port.node_id,
@@ -79,8 +85,23 @@ async def get_node_diagnostics(request: Request) -> JSONResponse:
     }
     extra = port.diagnostics()
     runtime.update(extra.pop("runtime", {}))
-    body = {"generatedAt": datetime.now(timezone.utc).isoformat(), "runtime": runtime, **extra}
-    return JSONResponse(body)
+    return {"generatedAt": _now(), "runtime": runtime, **extra}
+
+
+async def get_node_diagnostics(request: Request) -> JSONResponse:
+    return JSONResponse(node_diagnostics(_port(request)))
+
+
+async def get_cluster_diagnostics(request: Request) -> JSONResponse:
+    port = _port(request)
+    session = port.session
+    nodes = await fan_out(port, "/v1/diagnostics/node", node_diagnostics(port), key="diagnostics")
+    return JSONResponse({"generatedAt": _now(), "localNodeId": port.node_id,
+                         "masterNodeId": session.master_node_id if session else None, "nodes": nodes})
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
 
 
 async def post_test_events(request: Request) -> JSONResponse:
@@ -98,6 +119,8 @@ ROUTES = [
     RouteSpec("GET", "/state", get_state, "Replicated cluster state with live telemetry", "cluster"),
     RouteSpec("GET", "/events", get_events, "Indexed events of the current session", "cluster"),
     RouteSpec("GET", "/v1/diagnostics/node", get_node_diagnostics, "This node's diagnostics", "diagnostics"),
+    RouteSpec("GET", "/v1/diagnostics/cluster", get_cluster_diagnostics,
+              "Every live node's diagnostics (partial failures are reported per node)", "diagnostics"),
     RouteSpec("POST", "/debug/test_events", post_test_events, "Emit test events (debug builds)",
               "debug", request_model=TestEventsRequest, include_in_schema=False),
 ]

@@ -2,12 +2,10 @@
 
 import inspect
 import os
-import tempfile
 import types
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-import yaml
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -15,11 +13,10 @@ from skulk.api.routing import RouteSpec
 from skulk.config import DEFAULT_CONFIG_PATH, iter_fields, load_settings, sanitized_yaml_dict
 from skulk.config.render import SECRET_KEYS, default_value
 from skulk.config.sources import read_yaml_file
+from skulk.config.sync import LIVE_KEYS, changed_keys, needs_restart
+from skulk.config.sync import validate_file_values as _validate
+from skulk.config.sync import write_config_file as write_atomically
 from skulk.errors import ConfigError, SkulkError
-
-# Keys a running node can pick up without a restart (the next model launch, the log sink, the
-# trace janitor, the HF token); a change to any other key needs one.
-LIVE_KEYS = ("inference.kv_cache_backend", "logging.", "tracing.", "hf_token")
 
 
 def config_path() -> Path:
@@ -29,16 +26,6 @@ def config_path() -> Path:
 
 def _read_file(path: Path) -> dict[str, Any]:
     return read_yaml_file(path, str(path)) if path.exists() else {}
-
-
-def _validate(values: dict[str, Any]):
-    """Settings from these file values alone; a ConfigError names the offending key."""
-    # Given as overrides over an empty file, so an error starts with the dotted key it is about;
-    # a missing key has no override to name, so drop the empty file's label instead.
-    try:
-        return load_settings(Path(os.devnull), {}, values)
-    except ConfigError as exc:
-        raise ConfigError(exc.message.removeprefix(f"{os.devnull}: "), param=exc.param) from None
 
 
 def _effective(port: Any, path: Path) -> tuple[dict[str, Any], str]:
@@ -90,7 +77,7 @@ async def put_config(request: Request) -> JSONResponse:
     changed = changed_keys(old_settings, new_settings)
     write_atomically(path, values)
     await _broadcast(request.app.state.cluster, {k: v for k, v in values.items() if k not in SECRET_KEYS})
-    restart = [k for k in changed if not k.startswith(LIVE_KEYS)]
+    restart = needs_restart(changed)
     shown = ", ".join(restart[:6]) + (f" and {len(restart) - 6} more" if len(restart) > 6 else "")
     message = f"Saved {path}." + (f" Restart the node to apply: {shown}." if restart else "")
     return JSONResponse({"success": True, "message": message, "requiresRestart": bool(restart),
@@ -102,41 +89,6 @@ def _settings_or_none(values: dict[str, Any]) -> Any:
         return _validate(values)
     except ConfigError:
         return None
-
-
-def changed_keys(old: Any, new: Any) -> list[str]:
-    """Dotted keys whose effective value differs (every key counts when the old file was broken)."""
-    new_flat = _flatten(new.model_dump(mode="json"))
-    if old is None:
-        return sorted(new_flat)
-    old_flat = _flatten(old.model_dump(mode="json"))
-    return sorted(k for k in set(old_flat) | set(new_flat) if old_flat.get(k) != new_flat.get(k))
-
-
-def _flatten(values: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(values, dict) or not values:
-        return {prefix: values}
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
-
-
-def write_atomically(path: Path, values: dict[str, Any]) -> None:
-    """Write a temp file beside the target and rename it over, so readers never see half a file."""
-    text = yaml.safe_dump(values, sort_keys=False, allow_unicode=True, default_flow_style=False)
-    fd, tmp = tempfile.mkstemp(prefix=".skulk.yaml.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        # The file may hold the HF token, so it stays private to this user.
-        os.chmod(tmp, 0o600 if values.get("hf_token") else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 async def _broadcast(port: Any, values: dict[str, Any]) -> None:

@@ -182,6 +182,12 @@ class Settings(ConfigSection):
     node_timeout_seconds: float = Field(
         30.0, gt=0, description="Seconds without a heartbeat before a peer is considered gone."
     )
+    event_log_min_free_bytes: int = Field(
+        2 * 1024**3,
+        ge=0,
+        description="Free disk space below which the master's event log stops writing and only "
+        "counts events, so it can never fill the disk.",
+    )
     dashboard_base_path: str = Field(
         "", description="URL prefix the dashboard is served under, e.g. /skulk behind a proxy."
     )

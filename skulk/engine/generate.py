@@ -31,6 +31,9 @@ from skulk.engine.textstream import TextStream
 from skulk.types.tasks import ChatMessage, TextGenerationTaskParams
 
 MAX_CONCURRENT_ENV = "SKULK_MAX_CONCURRENT_REQUESTS"
+# TEST HOOK (off unless set): JSON {"trigger": "reply"}. A request whose last message is a user
+# message containing a trigger gets that reply token by token instead of sampled tokens.
+SCRIPTED_REPLIES_ENV = "SKULK_TEST_SCRIPTED_REPLIES"
 DEFAULT_MAX_CONCURRENT = 8
 PREFILL_STEP = 512  # prompt tokens per forward pass; bounds activation memory
 
@@ -53,6 +56,7 @@ class StepOutput(NamedTuple):
     finish_reason: str | None
     usage: Usage
     token_ids: list[int]
+    stop_sequence: str | None = None
 
 
 @dataclass
@@ -64,14 +68,15 @@ class _Request:
     max_tokens: int
     sampling: SamplingSpec
     stop: list[str]
+    script: list[int] | None = None  # test hook: tokens to emit instead of sampling
 
     def to_wire(self) -> dict[str, Any]:
         return {"id": self.id, "prompt": self.prompt, "max_tokens": self.max_tokens,
-                "sampling": self.sampling.to_dict(), "stop": self.stop}
+                "sampling": self.sampling.to_dict(), "stop": self.stop, "script": self.script}
 
     @classmethod
     def from_wire(cls, d: dict[str, Any]) -> "_Request":
-        return cls(d["id"], d["prompt"], d["max_tokens"], SamplingSpec(**d["sampling"]), d["stop"])
+        return cls(d["id"], d["prompt"], d["max_tokens"], SamplingSpec(**d["sampling"]), d["stop"], d.get("script"))
 
 
 @dataclass
@@ -84,6 +89,14 @@ class _Active:
     @property
     def history(self) -> list[int]:
         return self.req.prompt + self.generated
+
+
+def scripted_reply(params: TextGenerationTaskParams) -> str | None:
+    """Test hook: the scripted reply for this request, if SCRIPTED_REPLIES_ENV is set and matches."""
+    raw = os.environ.get(SCRIPTED_REPLIES_ENV)
+    if not raw or not params.input or params.input[-1].role != "user":
+        return None
+    return next((reply for trigger, reply in json.loads(raw).items() if trigger in params.input[-1].content), None)
 
 
 def max_concurrent_from_env() -> int:
@@ -133,6 +146,8 @@ class Engine:
         prompt = prompt_tokens(self.loaded.tokenizer, params)
         max_tokens = output_budget(len(prompt), params.max_output_tokens, self.context_limit)
         req = _Request(request_id, prompt, max_tokens, spec_from_params(params), list(params.stop or []))
+        if (reply := scripted_reply(params)) is not None:
+            req.script = list(self.loaded.tokenizer.encode(reply, add_special_tokens=False)) + [min(self.eos_token_ids)]
         if self.is_leader:
             self._queue.append(req)
         elif request_id in self._settled:
@@ -259,6 +274,8 @@ class Engine:
         return share_tokens(tokens, len(rows), self.loaded.group, self.loaded.sampling_rank)
 
     def _advance(self, a: _Active, token: int) -> StepOutput:
+        if a.req.script:  # test hook: the scripted reply replaces what was sampled
+            token = a.req.script[min(len(a.generated), len(a.req.script) - 1)]
         a.generated.append(token)
         if token in self.eos_token_ids:
             return self._output(a, a.text.finish(), "stop", [token])
@@ -272,7 +289,7 @@ class Engine:
     @staticmethod
     def _output(a: _Active, text: str, reason: str | None, token_ids: list[int]) -> StepOutput:
         usage = Usage(len(a.req.prompt), len(a.generated))
-        return StepOutput(a.req.id, text, reason is not None, reason, usage, token_ids)
+        return StepOutput(a.req.id, text, reason is not None, reason, usage, token_ids, a.text.stopped_by)
 
     # ----- the batch cache -----
 

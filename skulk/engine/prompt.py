@@ -1,17 +1,30 @@
 """Chat messages -> prompt token ids, and the token budget check."""
 
+import json
+
 from mlx_lm.tokenizer_utils import TokenizerWrapper
 
 from skulk.engine.errors import ContextLengthExceeded, InvalidSamplingParams
-from skulk.types.tasks import TextGenerationTaskParams
+from skulk.types.tasks import ChatMessage, TextGenerationTaskParams
 
 DEFAULT_MAX_TOKENS = 2048  # when neither the request nor a context limit bounds the output
 _ROLE_ALIASES = {"developer": "system"}  # many templates only know system/user/assistant/tool
 
 
+def _message(m: ChatMessage, template_knows_calls: bool) -> dict:
+    d: dict = {"role": _ROLE_ALIASES.get(m.role, m.role), "content": m.content}
+    if m.tool_calls and template_knows_calls:
+        d["tool_calls"] = m.tool_calls
+    elif m.tool_calls:  # the template would drop them: show the model its earlier calls as text
+        d["content"] += "".join(f"<tool_call>{json.dumps(c.get('function', c))}</tool_call>" for c in m.tool_calls)
+    d.update({k: v for k, v in (("tool_call_id", m.tool_call_id), ("name", m.name)) if v})
+    return d
+
+
 def prompt_tokens(tokenizer: TokenizerWrapper, params: TextGenerationTaskParams) -> list[int]:
     """Apply the tokenizer's chat template with the generation prompt appended."""
-    messages = [{"role": _ROLE_ALIASES.get(m.role, m.role), "content": m.content} for m in params.input]
+    knows_calls = "tool_calls" in str(getattr(tokenizer, "chat_template", None) or "")
+    messages = [_message(m, knows_calls) for m in params.input]
     if not messages:
         raise InvalidSamplingParams("a request needs at least one message", param="messages")
     if not getattr(tokenizer, "has_chat_template", False):

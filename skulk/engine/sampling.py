@@ -26,6 +26,8 @@ class SamplingSpec:
     seed: int = 0
     repetition_penalty: float | None = None
     repetition_context_size: int = DEFAULT_REPETITION_CONTEXT
+    frequency_penalty: float | None = None  # OpenAI's additive penalties, as mlx-lm applies them
+    presence_penalty: float | None = None
 
     @property
     def greedy(self) -> bool:
@@ -56,6 +58,7 @@ def spec_from_params(params: TextGenerationTaskParams) -> SamplingSpec:
     return SamplingSpec(
         temperature, top_p, top_k, min_p, int(seed), penalty,
         params.repetition_context_size or DEFAULT_REPETITION_CONTEXT,
+        params.frequency_penalty or None, params.presence_penalty or None,
     )
 
 
@@ -68,6 +71,10 @@ class RequestSampler:
         self.processors = make_logits_processors(
             repetition_penalty=spec.repetition_penalty,
             repetition_context_size=spec.repetition_context_size,
+            frequency_penalty=spec.frequency_penalty,
+            frequency_context_size=spec.repetition_context_size,
+            presence_penalty=spec.presence_penalty,
+            presence_context_size=spec.repetition_context_size,
         )
 
     @property

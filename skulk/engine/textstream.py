@@ -13,6 +13,7 @@ class TextStream:
         self._stops = [s for s in (stop or []) if s]
         self._held = ""
         self.stopped = False  # a stop string completed; nothing more will be emitted
+        self.stopped_by: str | None = None  # which stop string (the earliest in the text)
 
     def add(self, token: int) -> str:
         """Consume one generated token; return the text now safe to emit."""
@@ -35,10 +36,10 @@ class TextStream:
     def _push(self, segment: str) -> str:
         buf = self._held + segment
         # Held text never contains a whole stop string, so searching all of buf is exact.
-        hits = [i for i in (buf.find(s) for s in self._stops) if i >= 0]
+        hits = [(i, s) for s in self._stops if (i := buf.find(s)) >= 0]
         if hits:
-            self.stopped, self._held = True, ""
-            return buf[: min(hits)]
+            (at, self.stopped_by), self.stopped, self._held = min(hits), True, ""
+            return buf[:at]
         keep = self._partial_suffix(buf)
         self._held = buf[len(buf) - keep :] if keep else ""
         return buf[: len(buf) - keep]

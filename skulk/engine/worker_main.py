@@ -10,6 +10,7 @@ process holds the whole model on a single rank.
 Frames both ways are a 4-byte big-endian length followed by a msgpack map (framing.py).
 stdin (send every request to every rank; rank 0 decides, followers use it to know when to step):
     {"op": "generate", "id": str, "params": TextGenerationTaskParams fields (snake or camelCase)}
+    {"op": "embed", "id": str, "params": TextEmbeddingTaskParams fields}   embedding models only
     {"op": "cancel", "id": str}          honoured by rank 0 only
     {"op": "warmup"}                      a tiny generation; send to all ranks
     {"op": "shutdown"}                    or close stdin
@@ -20,6 +21,8 @@ stdout:
     {"op": "chunk", "id", "text", "token_ids", "finished", "finish_reason", "usage"}
         rank 0 streams every chunk; followers send only the final one
         finish_reason: "stop" | "length" | "cancelled"; usage: prompt/completion/total_tokens
+        stop_sequence: the stop string that ended it (finish_reason "stop"), else null
+    {"op": "embedding", "id", "embeddings": [[float]], "prompt_tokens"}   (followers: no vectors)
     {"op": "error", "id", "code", "message"}      the request was refused (e.g. context_length_exceeded)
     {"op": "warmed", "tokens": n}
     {"op": "fatal", "code", "message"}            then exit: 3 ring peer lost, 4 connect timeout, 2 other
@@ -39,6 +42,7 @@ import mlx.core as mx
 from pydantic import TypeAdapter
 
 from skulk.engine.distributed import init_group, pin_to_cpus
+from skulk.engine.embed import EmbedEngine, embed_frame, is_embedding_model_dir
 from skulk.engine.errors import GroupConnectTimeout, RingPeerLost
 from skulk.engine.framing import read_frame, write_frame
 from skulk.engine.generate import PREFILL_STEP, Engine, StepOutput
@@ -97,7 +101,8 @@ def _read_stdin(inbox: "queue.Queue[Any]") -> None:
 def _chunk(o: StepOutput) -> dict[str, Any]:
     usage = {**o.usage._asdict(), "total_tokens": o.usage.total_tokens}
     return {"op": "chunk", "id": o.request_id, "text": o.text, "token_ids": o.token_ids,
-            "finished": o.finished, "finish_reason": o.finish_reason, "usage": usage}
+            "finished": o.finished, "finish_reason": o.finish_reason, "usage": usage,
+            "stop_sequence": o.stop_sequence}
 
 
 def _handle(msg: dict[str, Any], engine: Engine, out: BinaryIO) -> bool:
@@ -111,6 +116,8 @@ def _handle(msg: dict[str, Any], engine: Engine, out: BinaryIO) -> bool:
             write_frame(out, {"op": "error", "id": msg.get("id"), "code": e.code, "message": e.message})
         except (ValueError, KeyError) as e:
             write_frame(out, {"op": "error", "id": msg.get("id"), "code": "invalid_request", "message": str(e)})
+    elif op == "embed":
+        write_frame(out, embed_frame(engine, msg))
     elif op == "cancel":
         engine.cancel(str(msg["id"]))
     elif op == "warmup":
@@ -147,6 +154,12 @@ def _load(args: argparse.Namespace, out: BinaryIO) -> Engine:
     def progress(done: int, total: int) -> None:
         write_frame(out, {"op": "loading", "layers_loaded": done, "total_layers": total})
 
+    if is_embedding_model_dir(args.model_dir):  # every rank holds the whole (small) encoder
+        rank, world = (group.rank(), group.size()) if group is not None else (0, 1)
+        embedder = EmbedEngine.load(args.model_dir, rank=rank, world_size=world, on_progress=progress)
+        write_frame(out, {"op": "ready", "rank": rank, "world_size": world, "start_layer": 0, "end_layer": None,
+                          "active_memory": mx.get_active_memory()})
+        return embedder  # type: ignore[return-value]  # same driving surface as Engine
     loaded = load_shard(args.model_dir, shard, group, on_progress=progress)
     engine = Engine(loaded, max_concurrent=args.max_concurrent, context_limit=args.context_limit,
                     prefill_step=args.prefill_step)

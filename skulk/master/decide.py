@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from skulk.config.sync import cluster_part
 from skulk.errors import NotFound
 from skulk.types import commands as cmd
 from skulk.types import events as ev
@@ -34,6 +35,11 @@ def decide_set_tracing(state: State, c: cmd.SetTracingEnabled) -> list:
     return [ev.TracingStateChanged(enabled=c.enabled)]
 
 
+def decide_set_cluster_config(state: State, c: cmd.SetClusterConfig) -> list:
+    config = cluster_part(c.config)  # hf_token and per-machine keys never leave their node
+    return [] if config == state.cluster_config else [ev.ClusterConfigChanged(config=config)]
+
+
 def decide_command(state: State, command) -> list:
     """Events for a command. Commands handled elsewhere (placement, serving) return []."""
     handler = _DECIDERS.get(type(command))
@@ -44,6 +50,7 @@ _DECIDERS = {
     cmd.CreateInstance: decide_create_instance,
     cmd.DeleteInstance: decide_delete_instance,
     cmd.SetTracingEnabled: decide_set_tracing,
+    cmd.SetClusterConfig: decide_set_cluster_config,
 }
 
 

@@ -34,6 +34,7 @@ class MasterService:
         seed: State | None = None, log_dir: Path | None = None,
         reconcile_params: ReconcileParams | None = None, reconcile_interval: float = 2.0,
         command_hook: CommandHook | None = None, reconcile_hook: ReconcileHook | None = None,
+        log_min_free_bytes: int = 2 * 1024**3,
     ):
         self.node_id = node_id
         self.session = session
@@ -41,6 +42,7 @@ class MasterService:
         self._seed = seed
         self._log_dir = log_dir
         self._disk_log = None
+        self._log_min_free = log_min_free_bytes
         self._params = reconcile_params or ReconcileParams(timedelta(seconds=30), timedelta(seconds=60))
         self._reconcile_interval = reconcile_interval
         self._command_hook = command_hook
@@ -54,6 +56,11 @@ class MasterService:
     @property
     def state(self) -> State:
         return self.sequencer.state
+
+    @property
+    def event_log_mode(self) -> str:
+        """persisting | counting_only (disk trouble or under the free-space floor) | disabled."""
+        return self._disk_log.mode if self._disk_log is not None else "disabled"
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         self._open_disk_log()
@@ -75,7 +82,7 @@ class MasterService:
             return
         try:
             from skulk.store.event_log import DiskEventLog
-            self._disk_log = DiskEventLog(self._log_dir)
+            self._disk_log = DiskEventLog(self._log_dir, free_space_floor_bytes=self._log_min_free)
         except Exception as exc:  # noqa: BLE001 - serving must go on without a disk log
             log.warning("master event log unavailable (%s); not persisting", exc)
 

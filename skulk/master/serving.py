@@ -12,7 +12,7 @@ from skulk.types.models import ModelCard
 from skulk.types.node import MemoryUsage
 from skulk.types.runners import RunnerReady, RunnerRunning
 from skulk.types.state import State
-from skulk.types.tasks import SERVING_TASK_TYPES, TaskStatus, TextGeneration
+from skulk.types.tasks import SERVING_TASK_TYPES, TaskStatus, TextEmbedding, TextGeneration
 
 ACTIVE = (TaskStatus.Pending, TaskStatus.Running)
 
@@ -56,6 +56,14 @@ def decide_generate_text(state: State, c: cmd.GenerateText, *, task_id: TaskId) 
     task = TextGeneration(task_id=task_id, instance_id=instance_id, command_id=c.command_id,
                           owner_node=c.owner_node, trace_enabled=state.tracing_enabled,
                           task_params=c.task_params)
+    return [ev.TaskCreated(task_id=task_id, task=task)]
+
+
+def decide_embed_text(state: State, c: cmd.EmbedText, *, task_id: TaskId) -> list:
+    instance_id = choose_instance(state, c.task_params.model)
+    task = TextEmbedding(task_id=task_id, instance_id=instance_id, command_id=c.command_id,
+                         owner_node=c.owner_node, trace_enabled=state.tracing_enabled,
+                         task_params=c.task_params)
     return [ev.TaskCreated(task_id=task_id, task=task)]
 
 

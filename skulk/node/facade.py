@@ -1,16 +1,22 @@
 """ClusterFacade: the API's view of this node (the ClusterPort), built from the node's parts."""
 
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import trio
 
+from skulk.config.sync import cluster_part
+from skulk.node import diagnostics as diag
 from skulk.node.dispatch import ClusterMessenger
+from skulk.node.logs import structured_logging_enabled
 from skulk.node.session import SessionManager
 from skulk.node.streams import StreamRegistry
 from skulk.routing.service import EventRouter
 from skulk.state.telemetry import TelemetryView
 from skulk.types.chunks import ErrorChunk
+from skulk.types.commands import SetClusterConfig
 from skulk.types.wire import ForwardedCommand
 
 
@@ -18,7 +24,7 @@ class ClusterFacade:
     def __init__(self, *, node_id: str, friendly_name: str, router: EventRouter, sessions: SessionManager,
                  telemetry: TelemetryView, messenger: ClusterMessenger, streams: StreamRegistry,
                  catalog: Any, liveness_timeout: float, note_command: Any, counters: Any, net: Any,
-                 settings: Any = None):
+                 settings: Any = None, ops: Any = None, supervisors: Any = dict):
         self.node_id = node_id
         self.friendly_name = friendly_name
         self._router = router
@@ -31,7 +37,14 @@ class ClusterFacade:
         self._note_command = note_command
         self._counters = counters
         self._net = net
-        self.settings = settings
+        self._settings = settings
+        self._ops = ops  # skulk.node.ops.NodeOps: live settings, restart, started_at
+        self._supervisors = supervisors  # () -> this node's runner supervisors by runner id
+
+    @property
+    def settings(self):
+        """The running settings (live keys follow the cluster config when ops are wired)."""
+        return self._ops.settings if self._ops is not None else self._settings
 
     @property
     def session(self):
@@ -85,12 +98,63 @@ class ClusterFacade:
                                                   status_code=499))
         return True
 
+    async def broadcast_config(self, values: dict[str, Any]) -> None:
+        """Make these skulk.yaml values the cluster's (per-machine keys and hf_token stay here)."""
+        await self.send_command(SetClusterConfig(config=cluster_part(values)))
+
+    @property
+    def event_log_mode(self) -> str:
+        """The master's disk log mode on the master; "follower" elsewhere (no log on disk here)."""
+        master = self._sessions.master
+        return getattr(master, "event_log_mode", "disabled") if master is not None else "follower"
+
+    @property
+    def restart_pending(self) -> bool:
+        return self._ops is not None and self._ops.restart_pending
+
+    def request_restart(self) -> bool:
+        """Schedule an in-place restart; False if one is already pending."""
+        if self._ops is None:
+            raise RuntimeError("restart is not wired on this node")
+        return self._ops.request_restart()
+
+    def metrics_snapshot(self) -> dict[str, Any]:
+        """Cheap numbers for /metrics, read at scrape time."""
+        return {"open_streams": len(self._streams), "connected_peers": len(self._net.connected_peers()),
+                "elections": self._sessions.elections, "events_applied": self._router.counters["events_applied"],
+                "history_length": len(self._router.history), "event_log_mode": self.event_log_mode,
+                "is_master": self.is_master, "restart_pending": self.restart_pending,
+                "counters": self._counters()}
+
     def diagnostics(self) -> dict[str, Any]:
         config_path = Path("skulk.yaml").resolve()
+        settings, session, state = self.settings, self.session, self.state
+        supervisors = dict(self._supervisors())
+        own_beat = self._telemetry.heartbeats.get(self.node_id)
+        home = self._ops.paths.home if self._ops is not None else Path.cwd()
+        started = self._ops.started_at if self._ops is not None else None
+        resources = diag.resources(own_beat, home)
+        placements = diag.placements(state, self.node_id, session)
+        logging_settings = getattr(settings, "logging", None)
         return {
             "runtime": {"configPath": str(config_path), "configFileExists": config_path.exists(),
                         "listenAddrs": self._net.listen_multiaddrs(), "elections": self._sessions.elections,
-                        "openStreams": len(self._streams)},
+                        "openStreams": len(self._streams), "startedAt": started,
+                        "uptimeSeconds": round(time.time() - started, 3) if started else None,
+                        "restartPending": self.restart_pending, "argv": list(sys.argv),
+                        "structuredLoggingConfigured": structured_logging_enabled(),
+                        "loggingIngestUrl": getattr(logging_settings, "ingest_url", "") or None},
+            "identity": diag.dump(own_beat.identity) if own_beat is not None else None,
+            "resources": resources,
+            "processes": diag.processes(supervisors),
+            "supervisorRunners": diag.supervisor_runners(supervisors),
+            "placements": placements,
+            "eventLog": {"mode": self.event_log_mode, "historyLength": len(self._router.history),
+                         "minFreeBytes": getattr(settings, "event_log_min_free_bytes", None)},
+            "clusterConfig": state.cluster_config,
+            "warnings": diag.node_warnings(event_log_mode=self.event_log_mode, disk=resources["disk"],
+                                           placements_=placements, node_id=self.node_id,
+                                           restart_pending=self.restart_pending, session=session),
             "counters": self._counters(),
             "connectedPeers": sorted(self._net.connected_peers()),
         }

@@ -5,8 +5,8 @@ from collections.abc import Callable
 
 from skulk.errors import SkulkError
 from skulk.master.serving import (
-    auto_place_command, decide_cancel_command, decide_finish_command, decide_generate_text,
-    decide_place_instance, decide_refusal,
+    auto_place_command, decide_cancel_command, decide_embed_text, decide_finish_command,
+    decide_generate_text, decide_place_instance, decide_refusal,
 )
 from skulk.state.apply import apply_event
 from skulk.state.telemetry import TelemetryView
@@ -52,6 +52,8 @@ class MasterHooks:
             return self.place(state, command)
         if isinstance(command, cmd.GenerateText):
             return decide_generate_text(state, command, task_id=new_id())
+        if isinstance(command, cmd.EmbedText):
+            return decide_embed_text(state, command, task_id=new_id())
         if isinstance(command, cmd.CancelCommand):
             return decide_cancel_command(state, command)
         if isinstance(command, cmd.FinishCommand):

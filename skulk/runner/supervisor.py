@@ -11,7 +11,7 @@ import os
 import subprocess
 import tempfile
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from skulk.runner.launch import (
     worker_argv,
     worker_env,
 )
-from skulk.runner.outputs import RunnerOutput, chunk_output, error_output
+from skulk.runner.outputs import RunnerOutput, chunk_output, embedding_output, error_output
 from skulk.types.runners import (
     RunnerConnected,
     RunnerConnecting,
@@ -47,7 +47,7 @@ from skulk.types.runners import (
     RunnerStatus,
     RunnerWarmingUp,
 )
-from skulk.types.tasks import TextGenerationTaskParams
+from skulk.types.tasks import TextEmbeddingTaskParams, TextGenerationTaskParams
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class RunnerSupervisor:
         extra_model_dirs: Sequence[Path] = (), offline: bool = False,
         on_status: Callable[[str, RunnerStatus], None], on_output: Callable[[RunnerOutput], None],
         env: Mapping[str, str] | None = None, cpus: list[int] | None = None,
-        catalog: ModelCatalog | None = None,
+        catalog: ModelCatalog | None = None, prepare_model: Callable[[str], Awaitable[None]] | None = None,
     ):
         self.runner_id, self.instance, self.node_id = runner_id, instance, node_id
         self._shard = own_shard(instance, runner_id)
@@ -75,6 +75,7 @@ class RunnerSupervisor:
         self._entries = ring_entries(instance, node_id, self.world_size)
         self._models_dir, self._extra_dirs, self._offline = Path(models_dir), tuple(extra_model_dirs), offline
         self._catalog = catalog  # lets a card's source package produce the model dir
+        self._prepare_model = prepare_model  # e.g. staging from the model store, before resolving
         self._on_status, self._on_output = on_status, on_output
         self._base_env = dict(env if env is not None else os.environ)
         self._deadlines = Deadlines.from_env(self._base_env)
@@ -147,7 +148,7 @@ class RunnerSupervisor:
         self._arm(self._deadlines.warmup_s, self._deadlines.warmup_exceeded())
         await self._send({"op": "warmup"})
 
-    async def submit(self, task_id: str, params: TextGenerationTaskParams) -> None:
+    async def submit(self, task_id: str, params: TextGenerationTaskParams | TextEmbeddingTaskParams) -> None:
         """Send a request to this rank's process (every rank of the instance gets every request)."""
         if task_id in self._active:
             return  # a repeat of a task already running here
@@ -158,7 +159,8 @@ class RunnerSupervisor:
         self._active.add(task_id)
         self._settle()
         # If the write fails the process is gone; the exit handling ends this task's stream.
-        await self._send({"op": "generate", "id": task_id, "params": params.model_dump(mode="json")})
+        op = "embed" if isinstance(params, TextEmbeddingTaskParams) else "generate"
+        await self._send({"op": op, "id": task_id, "params": params.model_dump(mode="json")})
 
     async def cancel(self, task_id: str) -> None:
         """Ask rank 0 to stop a task; its final chunk (finish_reason "cancelled") still follows."""
@@ -209,6 +211,8 @@ class RunnerSupervisor:
         model_id = self.instance.shard_assignments.model_id
         with trio.CancelScope() as self._resolve_scope:
             try:
+                if self._prepare_model is not None:
+                    await self._prepare_model(model_id)
                 # Abandoned on cancel: a download must not hold up a shutdown.
                 return await trio.to_thread.run_sync(
                     resolve_model_dir, model_id, self._models_dir, self._extra_dirs, self._offline,
@@ -326,7 +330,7 @@ class RunnerSupervisor:
             self._disarm()
             if isinstance(self.status, RunnerWarmingUp):
                 self._report(RunnerReady())
-        elif op == "chunk":
+        elif op in ("chunk", "embedding"):
             self._on_chunk(msg)
         elif op == "error":
             task_id = str(msg.get("id"))
@@ -341,7 +345,7 @@ class RunnerSupervisor:
         task_id = str(msg.get("id"))
         if task_id not in self._active:
             return  # a task this supervisor already ended
-        output = chunk_output(task_id, msg)
+        output = embedding_output(task_id, msg) if msg.get("op") == "embedding" else chunk_output(task_id, msg)
         if output.finished:
             self._active.discard(task_id)
         self._on_output(output)

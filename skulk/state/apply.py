@@ -155,6 +155,10 @@ def apply_tracing_state_changed(state: State, e: ev.TracingStateChanged) -> Stat
     return _with(state, tracing_enabled=e.enabled)
 
 
+def apply_cluster_config_changed(state: State, e: ev.ClusterConfigChanged) -> State:
+    return _with(state, cluster_config=dict(e.config))
+
+
 _HANDLERS: dict[type, Callable[[State, Any], State]] = {
     ev.TaskCreated: apply_task_created,
     ev.TaskStatusUpdated: apply_task_status_updated,
@@ -169,4 +173,5 @@ _HANDLERS: dict[type, Callable[[State, Any], State]] = {
     ev.TopologyEdgeCreated: apply_topology_edge_created,
     ev.TopologyEdgeDeleted: apply_topology_edge_deleted,
     ev.TracingStateChanged: apply_tracing_state_changed,
+    ev.ClusterConfigChanged: apply_cluster_config_changed,
 }

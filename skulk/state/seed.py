@@ -21,6 +21,7 @@ def seed_state_for_new_session(prior: State, now: datetime) -> State:
         instances=dict(prior.instances),
         downloads=downloads,
         tracing_enabled=prior.tracing_enabled,
+        cluster_config=prior.cluster_config,
         auto_place_done=prior.auto_place_done,
         node_network=dict(prior.node_network),
         node_thunderbolt=dict(prior.node_thunderbolt),

@@ -30,6 +30,14 @@ class TokenChunk(TaggedModel):
     finish_reason: str | None = None
     usage: Usage | None = None
     stats: GenerationStats | None = None
+    stop_sequence: str | None = None  # the stop string that ended the output (finish_reason "stop")
+
+
+class EmbeddingChunk(TaggedModel):
+    """The whole answer to an embedding request: one vector per input, in input order."""
+
+    embeddings: list[list[float]]
+    token_count: int = 0
 
 
 class ErrorChunk(TaggedModel):
@@ -41,7 +49,7 @@ class ErrorChunk(TaggedModel):
     retryable: bool = False
 
 
-Chunk = tagged_union(TokenChunk, ErrorChunk)
+Chunk = tagged_union(TokenChunk, EmbeddingChunk, ErrorChunk)
 
 
 class DataChunk(WireModel):

@@ -1,12 +1,14 @@
 """Commands: imperative requests sent to the master, which turns them into events."""
 
+from typing import Any
+
 from pydantic import Field
 
 from skulk.types.base import TaggedModel, tagged_union
 from skulk.types.ids import CommandId, InstanceId, NodeId, new_id
 from skulk.types.instances import Instance, InstanceMeta, Sharding
 from skulk.types.models import ModelCard
-from skulk.types.tasks import TextGenerationTaskParams
+from skulk.types.tasks import TextEmbeddingTaskParams, TextGenerationTaskParams
 
 
 class _Command(TaggedModel):
@@ -39,6 +41,11 @@ class GenerateText(_Command):
     owner_node: NodeId | None = None
 
 
+class EmbedText(_Command):
+    task_params: TextEmbeddingTaskParams
+    owner_node: NodeId | None = None
+
+
 class CancelCommand(_Command):
     cancelled_command_id: CommandId
 
@@ -51,6 +58,12 @@ class SetTracingEnabled(_Command):
     enabled: bool
 
 
+class SetClusterConfig(_Command):
+    """Replace the cluster-wide part of skulk.yaml on every node (never carries hf_token)."""
+
+    config: dict[str, Any]
+
+
 class RefuseInstancePlacement(_Command):
     instance_id: InstanceId
     node_id: NodeId
@@ -58,6 +71,6 @@ class RefuseInstancePlacement(_Command):
 
 
 Command = tagged_union(
-    TestCommand, PlaceInstance, CreateInstance, DeleteInstance, GenerateText, CancelCommand,
-    FinishCommand, SetTracingEnabled, RefuseInstancePlacement,
+    TestCommand, PlaceInstance, CreateInstance, DeleteInstance, GenerateText, EmbedText, CancelCommand,
+    FinishCommand, SetTracingEnabled, RefuseInstancePlacement, SetClusterConfig,
 )

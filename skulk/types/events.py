@@ -1,6 +1,7 @@
 """Events: past-tense facts. Only the master indexes them; apply() folds them into State."""
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field
 
@@ -86,6 +87,12 @@ class TracingStateChanged(_Event):
     enabled: bool
 
 
+class ClusterConfigChanged(_Event):
+    """The cluster-wide part of skulk.yaml, as every node should have it (no hf_token)."""
+
+    config: dict[str, Any]
+
+
 class CustomModelCardAdded(_Event):
     model_card: ModelCard
 
@@ -102,11 +109,19 @@ class StateSnapshotHydrated(_Event):
     state: State
 
 
+class StagingPurgeRequested(_Event):
+    """Every node should drop its idle staged model copies (all of them, or of `model_id`)."""
+
+    model_id: ModelId | None = None
+    requested_at: datetime
+
+
 Event = tagged_union(
     TestEvent, TaskCreated, TaskStatusUpdated, TaskFailed, TaskDeleted, InstanceCreated,
     InstanceDeleted, RunnerStatusUpdated, NodeTimedOut, NodeGatheredInfo, NodeDownloadProgress,
     TopologyEdgeCreated, TopologyEdgeDeleted, TracingStateChanged, CustomModelCardAdded,
-    CustomModelCardDeleted, ChunkGenerated, StateSnapshotHydrated,
+    CustomModelCardDeleted, ChunkGenerated, StateSnapshotHydrated, ClusterConfigChanged,
+    StagingPurgeRequested,
 )
 
 

@@ -1,6 +1,7 @@
 """The replicated cluster state. Never mutated: apply() returns a copy."""
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field
 
@@ -28,3 +29,4 @@ class State(WireModel):
     node_thunderbolt_bridge: dict[NodeId, dict] = Field(default_factory=dict)
     thunderbolt_bridge_cycles: list[list[NodeId]] = Field(default_factory=list)
     auto_place_done: bool = False  # the default model was auto-placed once; never again
+    cluster_config: dict[str, Any] | None = None  # cluster-wide skulk.yaml keys, once someone set them

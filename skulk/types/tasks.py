@@ -26,6 +26,9 @@ TERMINAL_TASK_STATUSES = frozenset(
 class ChatMessage(WireModel):
     role: Literal["user", "assistant", "system", "developer", "tool"]
     content: str
+    tool_calls: list[dict[str, Any]] | None = None  # assistant: [{"id", "type", "function": {"name", "arguments": {}}}]
+    tool_call_id: str | None = None  # tool: the call this result answers
+    name: str | None = None
 
 
 class TextGenerationTaskParams(WireModel):
@@ -42,12 +45,21 @@ class TextGenerationTaskParams(WireModel):
     seed: int | None = None
     repetition_penalty: float | None = None
     repetition_context_size: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
     stream: bool = False
     tools: list[dict[str, Any]] | None = None
     logprobs: bool = False
     top_logprobs: int | None = None
     enable_thinking: bool | None = None
     reasoning_effort: str | None = None
+
+
+class TextEmbeddingTaskParams(WireModel):
+    """Texts to turn into vectors, one vector per text, in order."""
+
+    model: str
+    input: list[str] = Field(min_length=1)
 
 
 class _Task(TaggedModel):
@@ -69,7 +81,7 @@ class TextGeneration(_ServingTask):
 
 
 class TextEmbedding(_ServingTask):
-    task_params: dict[str, Any]
+    task_params: TextEmbeddingTaskParams
 
 
 class CreateRunner(_Task):
