@@ -75,10 +75,13 @@ def _task_of_command(state: State, command_id: str) -> TaskId | None:
 
 
 def decide_cancel_command(state: State, c: cmd.CancelCommand) -> list:
+    """Cancelled, then gone: the status tells workers to stop, the deletion keeps state small."""
     tid = _task_of_command(state, c.cancelled_command_id)
-    if tid is None or state.tasks[tid].task_status not in ACTIVE:
+    if tid is None:
         return []
-    return [ev.TaskStatusUpdated(task_id=tid, task_status=TaskStatus.Cancelled)]
+    if state.tasks[tid].task_status not in ACTIVE:
+        return [ev.TaskDeleted(task_id=tid)]
+    return [ev.TaskStatusUpdated(task_id=tid, task_status=TaskStatus.Cancelled), ev.TaskDeleted(task_id=tid)]
 
 
 def decide_finish_command(state: State, c: cmd.FinishCommand) -> list:

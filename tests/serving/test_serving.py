@@ -109,7 +109,12 @@ def test_master_failover_keeps_the_instance_and_serving_resumes(cluster):
     others = [n for n in nodes if n is not master]
     place(others[0], min_nodes=1, excluded_nodes=[master_id])
     inst = ready_instance(others[0], DEFAULT_MODEL)
-    master.kill(signal.SIGKILL)
+    with _open_long_stream(others[1]) as r:  # a request in flight when the master dies
+        lines = r.iter_lines()
+        next(line for line in lines if line.startswith("data: {"))
+        master.kill(signal.SIGKILL)
+        errors = [json.loads(line[6:])["error"] for line in lines if line.startswith("data: {") and '"error"' in line]
+    assert errors and "session changed" in errors[0]["message"] and errors[0]["retryable"]
     wait_until(lambda: others[0].get("/state")["masterNodeId"] not in (None, master_id), 10)
     again = ready_instance(others[1], DEFAULT_MODEL, timeout=120, instance_id=inst["instanceId"])
     assert again["instanceId"] == inst["instanceId"]
@@ -129,3 +134,50 @@ def test_deleting_an_instance_stops_its_runner_processes(cluster):
                message="runner processes gone")
     state = wait_until(lambda: (s := node.get("/state")) and not s["instances"] and not s["runners"] and s, 10)
     assert state["instances"] == {}
+
+
+def _open_long_stream(node, max_tokens=3000):
+    body = {"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": "Write a very long story."}],
+            "max_tokens": max_tokens, "stream": True, "temperature": 0}
+    return httpx.stream("POST", node.url + "/v1/chat/completions", json=body, timeout=60, trust_env=False)
+
+
+def _serving_tasks(node):
+    return [t for t in node.get("/state")["tasks"].values() if "TextGeneration" in t]
+
+
+def test_cancel_endpoint_and_client_disconnect_end_the_task(cluster):
+    nodes, _ = start(cluster, 1)
+    node = nodes[0]
+    place(node)
+    ready_instance(node, DEFAULT_MODEL)
+    assert node.post("/v1/cancel/not-a-command", {}).status_code == 404
+    with _open_long_stream(node) as r:
+        lines = r.iter_lines()
+        command_id = next(line.split()[-1] for line in lines if line.startswith(": command_id"))
+        next(line for line in lines if line.startswith("data: {"))
+        resp = node.post(f"/v1/cancel/{command_id}", {})
+        assert resp.status_code == 200 and resp.json()["command_id"] == command_id
+        rest = [line for line in lines if line.startswith("data:")]
+    assert any('"error"' in line for line in rest) and rest[-1] == "data: [DONE]"
+    wait_until(lambda: not _serving_tasks(node), 15, message="cancelled task removed")
+
+    with _open_long_stream(node) as r:  # the client walks away mid-stream
+        lines = r.iter_lines()
+        next(line for line in lines if line.startswith("data: {"))
+    wait_until(lambda: not _serving_tasks(node), 15, message="abandoned task cancelled")
+    wait_until(lambda: [next(iter(s)) for s in node.get("/state")["runners"].values()] == ["RunnerReady"], 15,
+               message="runner back to ready")
+
+
+def test_a_model_too_big_for_any_node_is_refused_with_numbers(cluster, tmp_path):
+    cards = tmp_path / "n0" / "custom_model_cards"
+    cards.mkdir(parents=True)
+    (cards / "acme--Huge-900B.toml").write_text(
+        'model_id = "acme/Huge-900B"\nn_layers = 120\nhidden_size = 16384\nsupports_tensor = true\n'
+        'tasks = ["TextGeneration"]\nnum_key_value_heads = 8\n[storage_size]\nin_bytes = 900000000000\n')
+    nodes, _ = start(cluster, 1)
+    resp = nodes[0].post("/place_instance", {"model_id": "acme/Huge-900B"})
+    assert resp.status_code == 400, resp.text
+    message = resp.json()["error"]["message"]
+    assert "n0" in message and "GB" in message
