@@ -135,7 +135,11 @@ def test_nodes_stage_from_the_store_serve_then_evict_and_purge(cluster, model_st
 
 def test_a_node_killed_mid_staging_resumes_its_copy_after_a_restart(cluster, model_store):
     config = store_config(model_store, free_port())
-    (s0, a1), ids = start_nodes(cluster, ["s0", "a1"], config, env={"a1": {THROTTLE: str(8 * 2**20)}})
+    # s0 stays master: a1 dying as master would start a new session that drops a1's instance,
+    # and a1 would then (rightly) clean up its partial copy instead of resuming it.
+    s0 = cluster.add_node("s0", start=False, extra_args=["--force-master"])
+    (s0, a1), ids = start_nodes(cluster, [s0, "a1"], config, env={"a1": {THROTTLE: str(8 * 2**20)}})
+    assert s0.get("/state")["masterNodeId"] == ids["s0"]
     place(s0, min_nodes=1, excluded_nodes=[ids["s0"]])
 
     def some_copied():
