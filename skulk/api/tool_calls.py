@@ -135,7 +135,7 @@ class OutputParser:
     def _step(self, out: list[Piece], *, final: bool) -> bool:
         """Consume one tag or safe stretch of the buffer; False when nothing more can move now."""
         if self._mode == "think":
-            return self._until(THINK_CLOSE, "reasoning", out, final)
+            return self._think_step(out, final)
         if self._mode == "call":
             i = self._buf.find(CALL_CLOSE)
             if i < 0:
@@ -163,17 +163,17 @@ class OutputParser:
         self._buf = self._buf[cut:]
         return False
 
-    def _until(self, close: str, kind: Literal["text", "reasoning"], out: list[Piece], final: bool) -> bool:
-        i = self._buf.find(close)
+    def _think_step(self, out: list[Piece], final: bool) -> bool:
+        i = self._buf.find(THINK_CLOSE)
         if i >= 0:
-            out.append(Piece(kind, self._buf[:i]))
-            self._buf, self._mode = self._buf[i + len(close):].lstrip("\n"), "text"
+            out.append(Piece("reasoning", self._buf[:i]))
+            self._buf, self._mode = self._buf[i + len(THINK_CLOSE):].lstrip("\n"), "text"
             return True
         if final:
             return False
-        cut = len(self._buf) - _partial_tag(self._buf, (close,))
+        cut = len(self._buf) - _partial_tag(self._buf, (THINK_CLOSE,))
         if cut > 0:
-            out.append(Piece(kind, self._buf[:cut]))
+            out.append(Piece("reasoning", self._buf[:cut]))
             self._buf = self._buf[cut:]
         return False
 

@@ -29,7 +29,6 @@ from skulk.store.locate import bind_host, is_store_host, store_address, store_ur
 from skulk.store.server import make_store_app, serve_store
 from skulk.store.staging import Stager, fetch_entry
 from skulk.types.events import StagingPurgeRequested
-from skulk.types.ids import new_id
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +158,7 @@ class StoreService:
 
     def request_purge(self, model_id: str | None) -> dict[str, Any]:
         """Ask every node (this one included) to drop idle staged copies, via the event log."""
-        event = StagingPurgeRequested(event_id=new_id(), model_id=model_id, requested_at=_utc_now())
+        event = StagingPurgeRequested(model_id=model_id, requested_at=_utc_now())
         self._router.send_event(event)
         what = f"staged copies of {model_id}" if model_id else "all staged copies"
         return {"commandId": event.event_id, "message": f"Purge of {what} not in use sent to every node"}

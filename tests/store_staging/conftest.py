@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from skulk.store.registry import register_model
-from tests.models.conftest import FakeHub, fake_hub, loopback_only, write_tiny_model  # noqa: F401 (fixtures)
+from tests.models.conftest import fake_hub, loopback_only, write_tiny_model  # noqa: F401 (fixtures)
 
 TINY = "org/tiny"
 

@@ -139,7 +139,7 @@ def test_a_node_killed_mid_staging_resumes_its_copy_after_a_restart(cluster, mod
     # and a1 would then (rightly) clean up its partial copy instead of resuming it.
     s0 = cluster.add_node("s0", start=False, extra_args=["--force-master"])
     (s0, a1), ids = start_nodes(cluster, [s0, "a1"], config, env={"a1": {THROTTLE: str(8 * 2**20)}})
-    assert s0.get("/state")["masterNodeId"] == ids["s0"]
+    wait_until(lambda: a1.get("/state")["masterNodeId"] == ids["s0"], 20, message="s0 is master")
     place(s0, min_nodes=1, excluded_nodes=[ids["s0"]])
 
     def some_copied():
