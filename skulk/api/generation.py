@@ -17,7 +17,7 @@ from skulk.types import commands as cmd
 from skulk.types.chunks import ErrorChunk, GenerationStats, TokenChunk, Usage
 from skulk.types.tasks import TextGenerationTaskParams
 
-KEEPALIVE_S = 10.0
+KEEPALIVE_S = 5.0  # well under the 10 s a client may wait for a byte
 TASK_APPEAR_DEADLINE_S = 15.0  # the master refuses silently (e.g. the instance vanished): don't hang
 NEVER_STARTED = ErrorChunk(error_type="task_not_created", retryable=True, status_code=503,
                            error_message="The cluster did not accept this request in time; please retry")
