@@ -35,6 +35,8 @@ from skulk.worker.reporter import InfoReporter
 from skulk.worker.service import WorkerService
 
 log = logging.getLogger(__name__)
+# The runner went away (a rank died, the instance stopped): the same request can succeed again.
+RETRYABLE_ERROR_CODES = frozenset({"runner_failed", "runner_shutdown", "runner_unavailable"})
 # Runner refusals that are the request's fault (HTTP 400), not the cluster's.
 CLIENT_ERROR_CODES = frozenset({"context_length_exceeded", "not_a_generation_model", "not_an_embedding_model"})
 
@@ -111,7 +113,8 @@ class Node:
     def _send_output(self, task, out) -> None:
         if out.error_code:
             chunk = ErrorChunk(error_type=out.error_code, error_message=out.error_message or out.error_code,
-                               status_code=400 if out.error_code in CLIENT_ERROR_CODES else 500)
+                               status_code=400 if out.error_code in CLIENT_ERROR_CODES else 500,
+                               retryable=out.error_code in RETRYABLE_ERROR_CODES)
         elif out.embeddings is not None:
             chunk = EmbeddingChunk(embeddings=out.embeddings, token_count=out.usage.prompt_tokens if out.usage else 0)
         else:
