@@ -16,7 +16,7 @@ from skulk.api import routes_chat, routes_cluster, routes_config, routes_dashboa
 from skulk.api import routes_embeddings, routes_ollama
 from skulk.api import routes_anthropic, routes_responses
 from skulk.api import routes_store
-from skulk.api import routes_ops
+from skulk.api import routes_ops, routes_traces
 from skulk.api.errors import EXCEPTION_HANDLERS
 from skulk.api.metrics import RequestMetricsMiddleware, metrics_for
 from skulk.api.openapi import build_openapi
@@ -28,7 +28,7 @@ from skulk.api.routing import RouteSpec
 ROUTE_GROUPS: list[list[RouteSpec]] = [routes_dashboard.NEGOTIATED, routes_cluster.ROUTES, routes_instances.ROUTES,
                                        routes_chat.ROUTES, routes_responses.ROUTES, routes_anthropic.ROUTES, routes_config.ROUTES,
                                        routes_embeddings.ROUTES, routes_ollama.ROUTES, routes_store.ROUTES,
-                                       routes_ops.ROUTES,
+                                       routes_ops.ROUTES, routes_traces.ROUTES,
                                        routes_dashboard.ROUTES]
 
 

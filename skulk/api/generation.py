@@ -11,6 +11,7 @@ import trio
 
 from skulk.api.metrics import GenerationMeter, metrics_for
 from skulk.api.port import ClusterPort
+from skulk.api.request_trace import RequestTracer
 from skulk.errors import NotFound
 from skulk.master.serving import instances_for_model
 from skulk.types import commands as cmd
@@ -53,6 +54,7 @@ class Generation:
     _started: float = 0.0
     _meter: GenerationMeter | None = None
     _first_token_at: float | None = None
+    _trace: RequestTracer | None = None
 
     async def start(self) -> "Generation":
         if not instances_for_model(self.port.state, self.params.model):
@@ -62,6 +64,7 @@ class Generation:
         self._recv = self.port.open_stream(self.command.command_id)
         self._started = trio.current_time()
         self._meter = metrics_for(self.port).meter(self._started)
+        self._trace = RequestTracer(self.port, self.command.command_id, self.params.model)
         await self.port.send_command(self.command)
         return self
 
@@ -70,14 +73,17 @@ class Generation:
         return self.command.command_id
 
     def _task_seen(self) -> bool:
-        return any(getattr(t, "command_id", None) == self.command_id for t in self.port.state.tasks.values())
+        assert self._trace is not None
+        return self._trace.watch()
 
     async def _next(self, keepalive: float):
         """The next chunk, or None once `keepalive` passes; fails if no task ever appears."""
         assert self._recv is not None
         deadline = trio.current_time() + keepalive
         while trio.current_time() < deadline:
-            with trio.move_on_after(min(1.0, deadline - trio.current_time())):
+            # Poll finely until the task shows up, so a trace's queue wait is accurate.
+            step = 1.0 if self._task_seen() else 0.05
+            with trio.move_on_after(min(step, deadline - trio.current_time())):
                 try:
                     return await self._recv.receive()
                 except trio.EndOfChannel:
@@ -101,6 +107,8 @@ class Generation:
                     self._meter.failed(chunk)
                 raise GenerationFailed(chunk)
             self.text.append(chunk.text)
+            if self._trace is not None:
+                self._trace.token()
             if self._meter is not None:
                 self._meter.chunk(chunk, trio.current_time())
             now = trio.current_time()
@@ -120,6 +128,11 @@ class Generation:
         """Always called: finished -> FinishCommand, abandoned -> CancelCommand."""
         with trio.CancelScope(shield=True):
             self.port.close_stream(self.command_id)
+            if self._trace is not None:
+                usage = self.usage or Usage()
+                outcome = "finished" if self.finish_reason else "failed" if self.done else "cancelled"
+                self._trace.save(outcome=outcome, finishReason=self.finish_reason,
+                                 promptTokens=usage.prompt_tokens, completionTokens=usage.completion_tokens)
             with trio.move_on_after(5):
                 if self.done:
                     await self.port.send_command(cmd.FinishCommand(finished_command_id=self.command_id))

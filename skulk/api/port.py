@@ -64,5 +64,7 @@ class OperationsPort(Protocol):
     def request_restart(self) -> bool:
         """Schedule an in-place restart of this node; False if one is already pending."""
 
+    traces_dir: Any  # Path of this node's trace files, or None: tracing off here
+
     def metrics_snapshot(self) -> dict[str, Any]:
         """Cheap counters and gauges read at every /metrics scrape."""

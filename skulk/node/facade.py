@@ -112,6 +112,11 @@ class ClusterFacade:
     def restart_pending(self) -> bool:
         return self._ops is not None and self._ops.restart_pending
 
+    @property
+    def traces_dir(self) -> Path | None:
+        """Where this node keeps request trace files (None when ops are not wired)."""
+        return self._ops.paths.traces_dir if self._ops is not None else None
+
     def request_restart(self) -> bool:
         """Schedule an in-place restart; False if one is already pending."""
         if self._ops is None:

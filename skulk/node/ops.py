@@ -1,4 +1,4 @@
-"""Operations plumbing of one node: cluster config sync, live settings, in-place restart."""
+"""Operations plumbing of one node: cluster config sync, live settings, in-place restart, trace janitor."""
 
 import logging
 import os
@@ -10,6 +10,7 @@ from skulk.config import NodePaths, Settings
 from skulk.node.config_sync import ConfigSync
 from skulk.node.logs import set_structured_logging
 from skulk.node.restart import Restarter
+from skulk.node.traces import run_trace_janitor
 from skulk.routing.service import EventRouter
 
 log = logging.getLogger(__name__)
@@ -54,4 +55,6 @@ class NodeOps:
         async with trio.open_nursery() as nursery:
             await nursery.start(self.config_sync.run)
             await nursery.start(self.restarter.run, stop_node)
+            # Retention is a live key: read it from the running settings on every pass.
+            await nursery.start(run_trace_janitor, self.paths.traces_dir, lambda: self.settings.tracing.retention_days)
             task_status.started()

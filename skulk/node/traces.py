@@ -1,0 +1,147 @@
+"""Trace files on disk: `traces_dir/trace_<task_id>.json` in Chrome trace format, and the janitor.
+
+Traces are written by the API node that owns a request; every read here is best effort so a
+corrupt or half-deleted file never breaks a listing.
+"""
+
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from skulk.node.trace_stats import source_nodes, spans_of
+
+log = logging.getLogger(__name__)
+
+TRACE_PREFIX, TRACE_SUFFIX = "trace_", ".json"
+JANITOR_FIRST_DELAY_S = 60.0
+JANITOR_INTERVAL_S = 3600.0
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")  # task ids are uuids; refuse anything path-like
+DAY_S = 86400.0
+
+
+def valid_task_id(task_id: str) -> bool:
+    return bool(_SAFE_ID.match(task_id)) and not task_id.startswith(".")
+
+
+def trace_path(traces_dir: Path, task_id: str) -> Path | None:
+    if not valid_task_id(task_id):
+        return None
+    return traces_dir / f"{TRACE_PREFIX}{task_id}{TRACE_SUFFIX}"
+
+
+def task_id_of(path: Path) -> str:
+    return path.name[len(TRACE_PREFIX):-len(TRACE_SUFFIX)]
+
+
+def write_trace(traces_dir: Path, task_id: str, events: list[dict[str, Any]]) -> Path:
+    """Write atomically (temp file + rename) so readers never see half a trace."""
+    path = trace_path(traces_dir, task_id)
+    if path is None:
+        raise ValueError(f"Unsafe task id for a trace file: {task_id!r}")
+    traces_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"traceEvents": events}))
+    os.replace(tmp, path)
+    return path
+
+
+def read_events(path: Path) -> list[dict[str, Any]] | None:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    events = doc.get("traceEvents") if isinstance(doc, dict) else doc
+    return events if isinstance(events, list) else None
+
+
+def load_trace(traces_dir: Path | None, task_id: str) -> list[dict[str, Any]] | None:
+    path = trace_path(traces_dir, task_id) if traces_dir is not None else None
+    return read_events(path) if path is not None and path.is_file() else None
+
+
+def summarize(path: Path) -> dict[str, Any] | None:
+    """One row of GET /v1/traces."""
+    events = read_events(path)
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    if events is None:
+        return None
+    spans = spans_of(events)
+    first_args = (spans[0].get("args") or {}) if spans else {}
+    return {"taskId": task_id_of(path),
+            "createdAt": datetime.fromtimestamp(st.st_mtime, timezone.utc).isoformat(),
+            "fileSize": st.st_size, "modelId": first_args.get("modelId"), "taskKind": first_args.get("taskKind"),
+            "categories": sorted({str(e.get("cat", "")) for e in spans}), "tags": first_args.get("tags") or [],
+            "hasToolActivity": False, "sourceNodes": source_nodes(events)}
+
+
+def trace_files(traces_dir: Path | None) -> list[Path]:
+    if traces_dir is None or not traces_dir.is_dir():
+        return []
+    return [p for p in traces_dir.glob(f"{TRACE_PREFIX}*{TRACE_SUFFIX}") if p.is_file()]
+
+
+def list_traces(traces_dir: Path | None) -> list[dict[str, Any]]:
+    """Local traces, newest first."""
+    rows = [row for p in trace_files(traces_dir) if (row := summarize(p)) is not None]
+    return sorted(rows, key=lambda r: r["createdAt"], reverse=True)
+
+
+def delete_traces(traces_dir: Path | None, task_ids: Iterable[str]) -> tuple[list[str], list[str]]:
+    deleted, not_found = [], []
+    for task_id in task_ids:
+        path = trace_path(traces_dir, task_id) if traces_dir is not None else None
+        try:
+            if path is None:
+                raise FileNotFoundError(task_id)
+            path.unlink()
+            deleted.append(task_id)
+        except FileNotFoundError:
+            not_found.append(task_id)
+    return deleted, not_found
+
+
+def is_expired(mtime: float, now: float, retention_days: float) -> bool:
+    """The janitor's decision: older than the retention; retention <= 0 keeps everything."""
+    return retention_days > 0 and now - mtime > retention_days * DAY_S
+
+
+def prune_old_trace_files(traces_dir: Path | None, retention_days: float, now: float) -> list[Path]:
+    """Delete expired trace files; a file that cannot be read or removed is logged and skipped."""
+    removed = []
+    if retention_days <= 0:
+        return removed
+    for path in trace_files(traces_dir):
+        try:
+            if is_expired(path.stat().st_mtime, now, retention_days):
+                path.unlink()
+                removed.append(path)
+        except OSError as exc:
+            log.warning("trace janitor could not remove %s: %s", path, exc)
+    return removed
+
+
+async def run_trace_janitor(traces_dir: Path, retention_days: Callable[[], float], *,
+                            first_delay: float = JANITOR_FIRST_DELAY_S, interval: float = JANITOR_INTERVAL_S,
+                            now: Callable[[], float] = time.time, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """First pass a minute after start, then hourly; the retention is re-read every pass."""
+    task_status.started()
+    await trio.sleep(first_delay)
+    while True:
+        try:
+            removed = await trio.to_thread.run_sync(prune_old_trace_files, traces_dir, retention_days(), now())
+            if removed:
+                log.info("trace janitor removed %d expired trace file(s)", len(removed))
+        except Exception as exc:  # noqa: BLE001 - housekeeping must never take the node down
+            log.warning("trace janitor pass failed: %s", exc)
+        await trio.sleep(interval)
