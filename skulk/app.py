@@ -21,6 +21,7 @@ from skulk.node.dispatch import ClusterMessenger
 from skulk.node.facade import ClusterFacade
 from skulk.node.gossip import GossipService
 from skulk.node.heartbeat import heartbeat_builder, reachable_interfaces
+from skulk.node.incarnation import next_incarnation
 from skulk.node.master_hooks import MasterHooks
 from skulk.node.ops import NodeOps
 from skulk.node.session import SessionManager
@@ -68,7 +69,8 @@ class Node:
                                  self.net.listen_multiaddrs, lambda: self.router.session)
         self.gossip = GossipService(node_id, self.net, self.telemetry, beat, election_in)
         self.election = ElectionService(node_id, force_master=s.force_master, publish=self.gossip.publish_election,
-                                        messages=election_msgs, connections=conn_in, results=results_out)
+                                        messages=election_msgs, connections=conn_in, results=results_out,
+                                        initial_clock=next_incarnation(paths.home / "incarnation"))
         self.reporter = InfoReporter(node_id, self.router, self.telemetry, lambda: reachable_interfaces(s.libp2p_host),
                                      liveness_timeout=s.node_timeout_seconds)
         self.worker = None if s.no_worker else WorkerService(

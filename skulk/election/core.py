@@ -116,9 +116,11 @@ class ElectionState:
 
 
 def start(
-    node_id: NodeId, *, force_master: bool = False, candidate: bool = True
+    node_id: NodeId, *, force_master: bool = False, candidate: bool = True, initial_clock: int = 0
 ) -> tuple[ElectionState, list[Output]]:
-    """A fresh node: master of its own session (self, 0), confirmed by a zero-length round."""
+    """A fresh node: master of its own session (self, initial_clock), confirmed by a zero-length
+    round. A restarted node passes a higher clock than last time, so it never re-proposes a
+    session id that peers may still hold from its previous life."""
     if force_master and not candidate:
         raise ConfigError(
             "a node cannot be both force-master and a non-candidate", param="force_master"
@@ -131,9 +133,9 @@ def start(
         node_id=node_id,
         candidate=candidate,
         seniority=seniority,
-        current_session=SessionId(master_node_id=node_id, election_clock=0),
+        current_session=SessionId(master_node_id=node_id, election_clock=initial_clock),
     )
-    state, outputs = _start_round(state, clock=0, candidates=(), timeout=0)
+    state, outputs = _start_round(state, clock=initial_clock, candidates=(), timeout=0)
     state, more = _elect_winner(state)
     return state, outputs + more
 

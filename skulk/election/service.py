@@ -53,10 +53,12 @@ class ElectionService:
         messages: trio.MemoryReceiveChannel[ElectionMessage],
         connections: trio.MemoryReceiveChannel[ConnectionUpdate],
         results: trio.MemorySendChannel[ElectionResult],
+        initial_clock: int = 0,
     ) -> None:
         self.node_id = node_id
-        # Pure and cheap: the session (self, 0) is known before run() starts.
-        self._state, self._startup = start(node_id, force_master=force_master, candidate=candidate)
+        # Pure and cheap: the session (self, initial_clock) is known before run() starts.
+        self._state, self._startup = start(node_id, force_master=force_master, candidate=candidate,
+                                           initial_clock=initial_clock)
         self._publish = publish
         self._messages = messages
         self._connections = connections

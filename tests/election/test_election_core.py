@@ -376,3 +376,18 @@ def test_core_does_not_import_trio():
     code = f"import sys, {modules}; print('trio' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_restarted_node_starts_a_fresh_session_id():
+    from skulk.election.core import start
+    first, _ = start("n1", initial_clock=1)
+    again, _ = start("n1", initial_clock=2)
+    assert first.current_session != again.current_session and again.clock == 2
+
+
+def test_incarnation_counter_increases_across_starts(tmp_path):
+    from skulk.node.incarnation import next_incarnation
+    path = tmp_path / "home" / "incarnation"
+    assert [next_incarnation(path) for _ in range(3)] == [1, 2, 3]
+    path.write_text("garbage")
+    assert next_incarnation(path) == 1
