@@ -178,9 +178,10 @@ class WorkerService:
             if out.task_id in local.active and out.finished:
                 self.local[rid] = replace(local, active=local.active - {out.task_id})
         task = self._router.state.tasks.get(out.task_id)
-        sup = next((s for r, s in self.supervisors.items() if out.task_id in self.local.get(r, LocalRunner(r, "", None)).forwarded), None)
+        owner = next((rid for rid, local in self.local.items() if out.task_id in local.forwarded), None)
+        sup = self.supervisors.get(owner) if owner is not None else None
         if task is None or sup is None or sup.rank != 0:
-            return
+            return  # only rank 0 streams; other ranks just finish
         self._send_output(task, out)
         if out.finished:
             if out.error_code:
