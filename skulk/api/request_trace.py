@@ -11,7 +11,7 @@ from typing import Any
 
 from skulk.api.port import ClusterPort
 from skulk.node.trace_stats import RequestTimes, request_events
-from skulk.node.traces import write_trace
+from skulk.node.traces import merge_trace
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ class RequestTracer:
         self.watch()
 
     def save(self, **extra: Any) -> Path | None:
-        """Write the trace if the task was traced and this node keeps traces; never raises."""
+        """Merge this node's spans into the trace if the task was traced and this node keeps traces
+        (the ranks' spans may be there already); never raises."""
         traces_dir = getattr(self.port, "traces_dir", None)
         if self.task is None or not getattr(self.task, "trace_enabled", False) or traces_dir is None:
             return None
@@ -50,7 +51,7 @@ class RequestTracer:
         times = RequestTimes(sent=self.sent, closed=time.time(), task_seen=self.task_seen,
                              first_token=self.first_token, last_token=self.last_token)
         try:
-            return write_trace(Path(traces_dir), str(self.task.task_id), request_events(times, args))
+            return merge_trace(Path(traces_dir), str(self.task.task_id), request_events(times, args))
         except (OSError, ValueError) as exc:
             log.warning("could not write the trace of task %s: %s", self.task.task_id, exc)
             return None

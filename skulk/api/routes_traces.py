@@ -44,20 +44,29 @@ def _events(request: Request, task_id: str) -> list[dict[str, Any]]:
     return events
 
 
+def _named(request: Request, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rank spans carry only node ids: name them from the live cluster where we can."""
+    names = _port(request).node_names()
+    return [{**n, "friendlyName": names.get(n["nodeId"], n["friendlyName"])} if n["friendlyName"] == n["nodeId"]
+            else n for n in nodes]
+
+
 async def get_traces(request: Request) -> JSONResponse:
-    return JSONResponse({"traces": await trio.to_thread.run_sync(list_traces, _dir(request))})
+    rows = await trio.to_thread.run_sync(list_traces, _dir(request))
+    return JSONResponse({"traces": [{**r, "sourceNodes": _named(request, r["sourceNodes"])} for r in rows]})
 
 
 async def get_trace(request: Request) -> JSONResponse:
     task_id = request.path_params["task_id"]
     events = _events(request, task_id)
-    return JSONResponse({"taskId": task_id, "traces": spans_of(events), "sourceNodes": source_nodes(events)})
+    return JSONResponse({"taskId": task_id, "traces": spans_of(events),
+                         "sourceNodes": _named(request, source_nodes(events))})
 
 
 async def get_trace_stats(request: Request) -> JSONResponse:
     task_id = request.path_params["task_id"]
     events = _events(request, task_id)
-    return JSONResponse({**trace_stats(task_id, events), "sourceNodes": source_nodes(events)})
+    return JSONResponse({**trace_stats(task_id, events), "sourceNodes": _named(request, source_nodes(events))})
 
 
 async def get_trace_raw(request: Request) -> Response:

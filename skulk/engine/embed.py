@@ -176,7 +176,7 @@ class EmbedEngine:
     def step(self) -> list:
         return []
 
-    def submit(self, request_id: str, params: Any) -> int:
+    def submit(self, request_id: str, params: Any, trace: bool = False) -> int:
         raise NotAGenerationModel("this model computes embeddings; it cannot generate text")
 
     def cancel(self, request_id: str) -> bool:

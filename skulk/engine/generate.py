@@ -28,6 +28,7 @@ from skulk.engine.loading import LoadedModel
 from skulk.engine.prompt import output_budget, prompt_tokens
 from skulk.engine.sampling import RequestSampler, SamplingSpec, sample_rows, spec_from_params
 from skulk.engine.textstream import TextStream
+from skulk.engine.tracing import TaskTracer
 from skulk.types.tasks import ChatMessage, TextGenerationTaskParams
 
 MAX_CONCURRENT_ENV = "SKULK_MAX_CONCURRENT_REQUESTS"
@@ -127,6 +128,7 @@ class Engine:
         self._cache: list[Any] | None = None
         self._spill: list[StepOutput] = []
         self._warmups = 0
+        self.tracer = TaskTracer()  # spans of the requests submitted with trace=True
 
     @property
     def is_leader(self) -> bool:
@@ -138,7 +140,7 @@ class Engine:
 
     # ----- requests in -----
 
-    def submit(self, request_id: str, params: TextGenerationTaskParams) -> int:
+    def submit(self, request_id: str, params: TextGenerationTaskParams, trace: bool = False) -> int:
         """Queue a request; returns its prompt token count. Raises ContextLengthExceeded etc."""
         known = {r.id for r in self._queue} | {a.req.id for a in self._active} | self._expected
         if request_id in known:
@@ -154,6 +156,8 @@ class Engine:
             self._settled.remove(request_id)  # rank 0 already admitted it; nothing to wait for
         else:
             self._expected.add(request_id)
+        if trace:
+            self.tracer.begin(request_id)
         return len(prompt)
 
     def cancel(self, request_id: str) -> bool:
@@ -180,7 +184,8 @@ class Engine:
         if not self._must_step():
             return out  # only outputs that stream() set aside: no collective to join
         try:
-            admit, cancels = self._exchange_control()
+            with self.tracer.span(self._active_ids() if self.distributed else [], "collective", "control"):
+                admit, cancels = self._exchange_control()
             out += self._apply_cancels(cancels)
             if self._active:
                 out += self._decode()
@@ -229,15 +234,18 @@ class Engine:
                 keep.append(i)
         active_ids = {a.req.id for a in self._active}
         for rid in cancels:
+            self.tracer.marker(rid, "cancelled")
             if rid not in active_ids:  # still queued: never ran
                 out.append(StepOutput(rid, "", True, "cancelled", Usage(0, 0), []))
         self._keep(keep)
         return out
 
     def _decode(self) -> list[StepOutput]:
-        inputs = mx.array([[a.generated[-1]] for a in self._active], dtype=mx.int32)
-        logits = self.loaded.forward(inputs, self._cache)
-        tokens = self._sample(logits, self._active)
+        ids = self._active_ids()
+        with self.tracer.span(ids, "decode", "decode", batch=len(ids)):
+            inputs = mx.array([[a.generated[-1]] for a in self._active], dtype=mx.int32)
+            logits = self._forward(inputs, self._cache, ids)
+            tokens = self._sample(logits, self._active)
         out = []
         keep = []
         for i, (a, token) in enumerate(zip(self._active, tokens)):
@@ -250,14 +258,17 @@ class Engine:
 
     def _prefill(self, req: _Request) -> list[StepOutput]:
         active = _Active(req, RequestSampler(req.sampling), TextStream(self.loaded.tokenizer.detokenizer, req.stop))
-        cache = make_prompt_cache(self.loaded.model)
-        prompt = req.prompt
-        for start in range(0, len(prompt) - 1, self.prefill_step):
-            chunk = prompt[start : min(start + self.prefill_step, len(prompt) - 1)]
-            self.loaded.forward(mx.array([chunk], dtype=mx.int32), cache)
-            mx.eval([c.state for c in cache])
-        logits = self.loaded.forward(mx.array([prompt[-1:]], dtype=mx.int32), cache)
-        (token,) = self._sample(logits, [active], cache)
+        if self.is_leader:
+            self.tracer.since_begin(req.id, "queue", "runner_queue")
+        with self.tracer.span([req.id], "prefill", "prefill", prompt_tokens=len(req.prompt)):
+            cache = make_prompt_cache(self.loaded.model)
+            prompt = req.prompt
+            for start in range(0, len(prompt) - 1, self.prefill_step):
+                chunk = prompt[start : min(start + self.prefill_step, len(prompt) - 1)]
+                self._forward(mx.array([chunk], dtype=mx.int32), cache, [req.id])
+                mx.eval([c.state for c in cache])
+            logits = self._forward(mx.array([prompt[-1:]], dtype=mx.int32), cache, [req.id])
+            (token,) = self._sample(logits, [active], cache)
         result = self._advance(active, token)
         if not result.finished:
             self._join_batch(active, cache)
@@ -265,13 +276,27 @@ class Engine:
 
     def _sample(self, logits: mx.array | None, rows: list[_Active], cache: list[Any] | None = None) -> list[int]:
         cache = self._cache if cache is None else cache
+        ids = [a.req.id for a in rows]
         tokens = None
-        if logits is not None:
-            tokens = sample_rows(logits[:, -1, :], [a.sampler for a in rows], [a.history for a in rows])
-            mx.eval(tokens, [c.state for c in cache])
+        if logits is not None:  # evaluating the tokens also runs this rank's (lazy) forward pass
+            with self.tracer.span(ids, "sample", "sample"):
+                tokens = sample_rows(logits[:, -1, :], [a.sampler for a in rows], [a.history for a in rows])
+                mx.eval(tokens, [c.state for c in cache])
         if not self.distributed:
             return tokens.tolist()
-        return share_tokens(tokens, len(rows), self.loaded.group, self.loaded.sampling_rank)
+        with self.tracer.span(ids, "collective", "share_tokens"):
+            return share_tokens(tokens, len(rows), self.loaded.group, self.loaded.sampling_rank)
+
+    def _forward(self, inputs: mx.array, cache: list[Any], ids: list[str]) -> mx.array | None:
+        stage = self.loaded.stage
+        if stage is None or stage.is_last:
+            return self.loaded.forward(inputs, cache)  # lazy: evaluated where it is sampled
+        # A non-last stage evaluates here: wait for rank-1's activations, compute, send to rank+1.
+        with self.tracer.span(ids, "pipeline", "send", to_rank=stage.rank + 1):
+            return self.loaded.forward(inputs, cache)
+
+    def _active_ids(self) -> list[str]:
+        return [a.req.id for a in self._active]
 
     def _advance(self, a: _Active, token: int) -> StepOutput:
         if a.req.script:  # test hook: the scripted reply replaces what was sampled

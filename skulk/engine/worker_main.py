@@ -11,6 +11,7 @@ Frames both ways are a 4-byte big-endian length followed by a msgpack map (frami
 stdin (send every request to every rank; rank 0 decides, followers use it to know when to step):
     {"op": "generate", "id": str, "params": TextGenerationTaskParams fields (snake or camelCase)}
     {"op": "embed", "id": str, "params": TextEmbeddingTaskParams fields}   embedding models only
+        either may carry "trace": true: this rank then reports the request's spans (below)
     {"op": "cancel", "id": str}          honoured by rank 0 only
     {"op": "warmup"}                      a tiny generation; send to all ranks
     {"op": "shutdown"}                    or close stdin
@@ -25,6 +26,8 @@ stdout:
     {"op": "embedding", "id", "embeddings": [[float]], "prompt_tokens"}   (followers: no vectors)
     {"op": "error", "id", "code", "message"}      the request was refused (e.g. context_length_exceeded)
     {"op": "warmed", "tokens": n}
+    {"op": "traces", "id", "kind": "text"|"embedding", "spans": [{"name", "cat", "ts", "dur", "attrs"}]}
+        a traced request's spans (µs), after its final chunk, or with an "aborted" marker before fatal
     {"op": "fatal", "code", "message"}            then exit: 3 ring peer lost, 4 connect timeout, 2 other
 Exit 0 on stdin close or shutdown. Exit 1 within ~1 s of the parent dying, or when MLX's own
 ring init hangs past the backstop deadline (faulthandler prints the traceback on stderr).
@@ -47,6 +50,7 @@ from skulk.engine.errors import GroupConnectTimeout, RingPeerLost
 from skulk.engine.framing import read_frame, write_frame
 from skulk.engine.generate import PREFILL_STEP, Engine, StepOutput
 from skulk.engine.loading import load_shard
+from skulk.engine.tracing import now_us
 from skulk.errors import SkulkError
 from skulk.types.shards import ShardMetadata
 from skulk.types.tasks import TextGenerationTaskParams
@@ -111,13 +115,18 @@ def _handle(msg: dict[str, Any], engine: Engine, out: BinaryIO) -> bool:
     if op == "generate":
         try:
             params = TextGenerationTaskParams.model_validate(msg.get("params") or {})
-            engine.submit(str(msg["id"]), params)
+            engine.submit(str(msg["id"]), params, trace=bool(msg.get("trace")))
         except SkulkError as e:
             write_frame(out, {"op": "error", "id": msg.get("id"), "code": e.code, "message": e.message})
         except (ValueError, KeyError) as e:
             write_frame(out, {"op": "error", "id": msg.get("id"), "code": "invalid_request", "message": str(e)})
     elif op == "embed":
-        write_frame(out, embed_frame(engine, msg))
+        start = now_us()
+        frame = embed_frame(engine, msg)
+        write_frame(out, frame)
+        if msg.get("trace") and frame["op"] == "embedding":
+            span = {"name": "embed", "cat": "embed", "ts": start, "dur": now_us() - start, "attrs": {}}
+            write_frame(out, {"op": "traces", "id": msg.get("id"), "kind": "embedding", "spans": [span]})
     elif op == "cancel":
         engine.cancel(str(msg["id"]))
     elif op == "warmup":
@@ -127,8 +136,31 @@ def _handle(msg: dict[str, Any], engine: Engine, out: BinaryIO) -> bool:
     return True
 
 
+def _traces(engine: Engine, out: BinaryIO, task_id: str) -> None:
+    """Report a traced request's spans (a no-op for untraced ones and embedding engines)."""
+    tracer = getattr(engine, "tracer", None)
+    spans = tracer.finish(task_id) if tracer is not None else None
+    if spans is not None:
+        write_frame(out, {"op": "traces", "id": task_id, "kind": "text", "spans": spans})
+
+
 def serve(engine: Engine, inbox: "queue.Queue[Any]", out: BinaryIO) -> None:
-    """The loop: take every waiting message, then step while there is work."""
+    """The loop: take every waiting message, then step while there is work. Generation that
+    raises still reports its traced requests, each with an "aborted" marker."""
+    try:
+        _serve(engine, inbox, out)
+    except Exception as e:
+        tracer = getattr(engine, "tracer", None)
+        try:
+            for task_id in tracer.open_tasks if tracer is not None else []:
+                tracer.marker(task_id, "aborted", error=f"{type(e).__name__}: {e}"[:500])
+                _traces(engine, out, task_id)
+        except OSError:
+            pass  # the parent is gone; the original error is what matters
+        raise
+
+
+def _serve(engine: Engine, inbox: "queue.Queue[Any]", out: BinaryIO) -> None:
     while True:
         block = not engine.has_work()
         try:
@@ -143,6 +175,8 @@ def serve(engine: Engine, inbox: "queue.Queue[Any]", out: BinaryIO) -> None:
             for o in engine.step():
                 if engine.is_leader or o.finished:
                     write_frame(out, _chunk(o))
+                if o.finished:
+                    _traces(engine, out, o.request_id)
 
 
 def _load(args: argparse.Namespace, out: BinaryIO) -> Engine:

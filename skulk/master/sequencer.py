@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from skulk.master.traces import TraceCollector
 from skulk.routing.buffer import MultiSourceBuffer
 from skulk.state.apply import apply
 from skulk.types import events as ev
@@ -21,6 +22,7 @@ class Sequencer:
     tail_limit: int = 10_000
     buffer: MultiSourceBuffer = field(default_factory=MultiSourceBuffer)
     dropped: int = 0
+    traces: TraceCollector = field(default_factory=TraceCollector)
 
     @property
     def next_idx(self) -> int:
@@ -32,6 +34,10 @@ class Sequencer:
         return [ie for e in released if (ie := self.index(e, now)) is not None]
 
     def index(self, event, now: datetime) -> ev.IndexedEvent | None:
+        if isinstance(event, ev.TracesCollected):  # consumed here; only the merge is indexed
+            event = self.traces.collect(self.state, event)
+            if event is None:
+                return None
         if isinstance(event, _TASK_EVENTS) and event.task_id not in self.state.tasks:
             self.dropped += 1  # caps amplification from stale task reports
             return None
@@ -39,6 +45,8 @@ class Sequencer:
             event = event.model_copy(update={"when": now})  # one clock orders liveness
         indexed = ev.IndexedEvent(idx=self.next_idx, event=event)
         self.state = apply(self.state, indexed)
+        if isinstance(event, ev.TaskCreated):
+            self.traces.expect(self.state, event.task_id)
         self.tail.append(indexed)
         if len(self.tail) > self.tail_limit:
             del self.tail[: len(self.tail) - self.tail_limit]

@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from skulk.types.events import TraceEventData
+
 US = 1_000_000
 
 
@@ -42,6 +44,19 @@ def request_events(t: RequestTimes, args: Mapping[str, Any], rank: int = 0) -> l
     return events
 
 
+def thread_name(rank: int) -> dict[str, Any]:
+    return {"name": "thread_name", "ph": "M", "pid": 0, "tid": rank, "args": {"name": f"Rank {rank}"}}
+
+
+def rank_events(traces: Iterable[TraceEventData]) -> list[dict[str, Any]]:
+    """The runners' spans of a task (TracesMerged) as Chrome trace events: one thread per rank."""
+    events = [{"name": t.name, "cat": t.category, "ph": "X", "ts": t.start_us, "dur": t.duration_us, "pid": 0,
+               "tid": t.rank, "args": {"rank": t.rank, "node_id": t.node_id, "model_id": t.model_id,
+                                       "task_kind": t.task_kind, "tags": list(t.tags), "attrs": dict(t.attrs)}}
+              for t in traces]
+    return events + [thread_name(rank) for rank in sorted({e["tid"] for e in events})]
+
+
 def spans_of(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [e for e in events if e.get("ph") == "X"]
 
@@ -70,11 +85,11 @@ def trace_stats(task_id: str, events: Iterable[Mapping[str, Any]]) -> dict[str, 
 
 
 def source_nodes(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The nodes that contributed spans, in order of first appearance."""
+    """The nodes that contributed spans (the API's and the ranks'), in order of first appearance."""
     nodes: dict[str, Any] = {}
     for e in spans_of(events):
         args = e.get("args") or {}
-        node = args.get("nodeId")
-        if node and node not in nodes:
+        node = args.get("nodeId") or args.get("node_id")
+        if node and (node not in nodes or nodes[node] == node):
             nodes[node] = args.get("friendlyName") or node
     return [{"nodeId": n, "friendlyName": name} for n, name in nodes.items()]

@@ -1,13 +1,16 @@
 """Trace files on disk: `traces_dir/trace_<task_id>.json` in Chrome trace format, and the janitor.
 
-Traces are written by the API node that owns a request; every read here is best effort so a
-corrupt or half-deleted file never breaks a listing.
+Traces are written by the API node that owns a request: its own spans when the request ends,
+and every rank's spans when the master's TracesMerged arrives, in either order (each write
+merges into the file). Every read here is best effort so a corrupt or half-deleted file never
+breaks a listing.
 """
 
 import json
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
@@ -16,7 +19,8 @@ from typing import Any
 
 import trio
 
-from skulk.node.trace_stats import source_nodes, spans_of
+from skulk.node.trace_stats import rank_events, source_nodes, spans_of
+from skulk.types.events import TracesMerged
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +29,8 @@ JANITOR_FIRST_DELAY_S = 60.0
 JANITOR_INTERVAL_S = 3600.0
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")  # task ids are uuids; refuse anything path-like
 DAY_S = 86400.0
+REPLAY_HORIZON_S = 600.0
+_MERGE_LOCK = threading.Lock()  # read-merge-write of one file must not interleave (API loop vs writer thread)
 
 
 def valid_task_id(task_id: str) -> bool:
@@ -53,6 +59,18 @@ def write_trace(traces_dir: Path, task_id: str, events: list[dict[str, Any]]) ->
     return path
 
 
+def merge_trace(traces_dir: Path, task_id: str, events: list[dict[str, Any]]) -> Path:
+    """Add events to the task's trace file (exact duplicates dropped), ordered by time, atomically."""
+    with _MERGE_LOCK:
+        path = trace_path(traces_dir, task_id)
+        existing = read_events(path) if path is not None and path.is_file() else None
+        unique: dict[str, dict[str, Any]] = {}
+        for event in [*(existing or []), *events]:
+            unique.setdefault(json.dumps(event, sort_keys=True), event)
+        ordered = sorted(unique.values(), key=lambda e: (e.get("ph") != "M", e.get("ts", 0), e.get("tid", 0)))
+        return write_trace(traces_dir, task_id, ordered)
+
+
 def read_events(path: Path) -> list[dict[str, Any]] | None:
     try:
         doc = json.loads(path.read_text())
@@ -77,10 +95,13 @@ def summarize(path: Path) -> dict[str, Any] | None:
     if events is None:
         return None
     spans = spans_of(events)
-    first_args = (spans[0].get("args") or {}) if spans else {}
+    args = [e.get("args") or {} for e in spans]
+    # The API node's spans name the request (camelCase); a file of rank spans only falls back to theirs.
+    first_args = next((a for a in args if "taskKind" in a), args[0] if args else {})
     return {"taskId": task_id_of(path),
             "createdAt": datetime.fromtimestamp(st.st_mtime, timezone.utc).isoformat(),
-            "fileSize": st.st_size, "modelId": first_args.get("modelId"), "taskKind": first_args.get("taskKind"),
+            "fileSize": st.st_size, "modelId": first_args.get("modelId", first_args.get("model_id")),
+            "taskKind": first_args.get("taskKind", first_args.get("task_kind")),
             "categories": sorted({str(e.get("cat", "")) for e in spans}), "tags": first_args.get("tags") or [],
             "hasToolActivity": False, "sourceNodes": source_nodes(events)}
 
@@ -145,3 +166,31 @@ async def run_trace_janitor(traces_dir: Path, retention_days: Callable[[], float
         except Exception as exc:  # noqa: BLE001 - housekeeping must never take the node down
             log.warning("trace janitor pass failed: %s", exc)
         await trio.sleep(interval)
+
+
+def write_merged(traces_dir: Path, node_id: str, event: TracesMerged) -> Path | None:
+    """The ranks' spans into the trace file, on the node that owns the request (any node if unknown)."""
+    if event.owner_node not in (None, node_id):
+        return None
+    try:
+        return merge_trace(traces_dir, event.task_id, rank_events(event.traces))
+    except (OSError, ValueError) as exc:
+        log.warning("could not write the ranks' trace of task %s: %s", event.task_id, exc)
+        return None
+
+
+def _ended_us(event: TracesMerged) -> int:
+    return max((t.start_us + t.duration_us for t in event.traces), default=0)
+
+
+async def run_trace_writer(traces_dir: Path, node_id: str, batches: trio.MemoryReceiveChannel, *,
+                           now: Callable[[], float] = time.time, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Follow the applied events (EventRouter.subscribe()) and write each TracesMerged. Merges
+    that ended well before this writer started are a restart's catch-up replay: skipped, so
+    traces deleted by hand or by the janitor do not come back."""
+    oldest_us = int((now() - REPLAY_HORIZON_S) * 1_000_000)
+    task_status.started()
+    async for batch in batches:
+        for indexed in batch:
+            if isinstance(indexed.event, TracesMerged) and _ended_us(indexed.event) >= oldest_us:
+                await trio.to_thread.run_sync(write_merged, traces_dir, node_id, indexed.event)

@@ -43,6 +43,9 @@ class Outbox:
     def acknowledge(self, indexed: list[IndexedEvent]) -> None:
         for ie in indexed:
             self.pending.pop(ie.event.event_id, None)
+            # An event the master consumed into another (TracesCollected -> TracesMerged).
+            for consumed in getattr(ie.event, "consumed_event_ids", ()):
+                self.pending.pop(consumed, None)
 
 
 def _runs(items: list[Pending]) -> list[tuple[int, list]]:

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from skulk.types.chunks import Usage
+from skulk.types.events import TraceEventData
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,37 @@ class RunnerOutput:
     error_message: str | None = None
     embeddings: list[list[float]] | None = None  # set only by an embedding request's answer
     stop_sequence: str | None = None  # the stop string that ended the output
+
+
+@dataclass(frozen=True)
+class RunnerTraces:
+    """A traced task's spans from one rank: [{"name", "cat", "ts", "dur", "attrs"}], wall-clock µs."""
+
+    task_id: str
+    kind: str  # text | embedding
+    spans: list[dict[str, Any]]
+
+
+def traces_output(msg: dict[str, Any]) -> RunnerTraces:
+    """A worker_main `traces` frame; spans that are not maps are dropped."""
+    spans = [s for s in msg.get("spans") or [] if isinstance(s, dict)]
+    return RunnerTraces(task_id=str(msg.get("id")), kind=str(msg.get("kind") or "text"), spans=spans)
+
+
+def trace_events(traces: RunnerTraces, rank: int, node_id: str, model_id: str) -> list[TraceEventData]:
+    """The runner's spans as cluster trace events, stamped with where they ran; malformed ones are skipped."""
+    events = []
+    for s in traces.spans:
+        raw = s.get("attrs") if isinstance(s.get("attrs"), dict) else {}
+        attrs = {k: v for k, v in raw.items() if isinstance(v, (str, int, float, bool))}
+        try:
+            events.append(TraceEventData(
+                name=str(s.get("name")), category=str(s.get("cat")), start_us=int(s.get("ts") or 0),
+                duration_us=max(int(s.get("dur") or 0), 0), rank=rank, node_id=node_id, model_id=model_id,
+                task_kind=traces.kind, attrs=attrs))
+        except (TypeError, ValueError):
+            continue
+    return events
 
 
 def chunk_output(task_id: str, msg: dict[str, Any]) -> RunnerOutput:

@@ -109,6 +109,40 @@ class StateSnapshotHydrated(_Event):
     state: State
 
 
+class TraceEventData(WireModel):
+    """One span (or a zero-length marker) a runner recorded for a traced task; times in µs."""
+
+    name: str
+    start_us: int
+    duration_us: int = Field(ge=0)
+    rank: int = Field(ge=0)
+    category: str
+    node_id: NodeId | None = None
+    model_id: ModelId | None = None
+    task_kind: str | None = None  # text | embedding
+    tags: list[str] = Field(default_factory=list)
+    attrs: dict[str, str | int | float | bool | list[str]] = Field(default_factory=dict)
+
+
+class TracesCollected(_Event):
+    """One rank's spans of a traced task. The master consumes it; it is never indexed."""
+
+    task_id: TaskId
+    rank: int = Field(ge=0)
+    node_id: NodeId
+    traces: list[TraceEventData]
+
+
+class TracesMerged(_Event):
+    """Every rank's spans of a traced task; the node that owns the request writes them."""
+
+    task_id: TaskId
+    traces: list[TraceEventData]
+    owner_node: NodeId | None = None
+    # The TracesCollected it was made of: their senders stop retrying them once this is indexed.
+    consumed_event_ids: list[EventId] = Field(default_factory=list)
+
+
 class StagingPurgeRequested(_Event):
     """Every node should drop its idle staged model copies (all of them, or of `model_id`)."""
 
@@ -121,7 +155,7 @@ Event = tagged_union(
     InstanceDeleted, RunnerStatusUpdated, NodeTimedOut, NodeGatheredInfo, NodeDownloadProgress,
     TopologyEdgeCreated, TopologyEdgeDeleted, TracingStateChanged, CustomModelCardAdded,
     CustomModelCardDeleted, ChunkGenerated, StateSnapshotHydrated, ClusterConfigChanged,
-    StagingPurgeRequested,
+    StagingPurgeRequested, TracesCollected, TracesMerged,
 )
 
 

@@ -12,13 +12,14 @@ from collections.abc import Awaitable
 
 from skulk.routing.service import EventRouter
 from skulk.types.commands import DeleteInstance, RefuseInstancePlacement
-from skulk.types.events import RunnerStatusUpdated, TaskFailed, TaskStatusUpdated
+from skulk.types.events import RunnerStatusUpdated, TaskFailed, TaskStatusUpdated, TracesCollected
 from skulk.types.ids import NodeId, RunnerId
 from skulk.types.runners import RunnerFailed, RunnerIdle, RunnerShutdown
 from skulk.types.tasks import TaskStatus
 from skulk.worker.plan import Cancel, Forward, LocalRunner, Spawn, Step, Stop, WorkerPlanInput, plan
 
 if TYPE_CHECKING:
+    from skulk.runner.outputs import RunnerTraces
     from skulk.runner.supervisor import RunnerOutput, RunnerSupervisor
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ class WorkerService:
             self._refuse(action.instance_id, problem)
             return
         sup = self._make_supervisor(action.runner_id, instance, on_status=self._on_status,
-                                    on_output=self._on_output)
+                                    on_output=self._on_output, on_traces=self._on_traces)
         self.supervisors[action.runner_id] = sup
         self.local[action.runner_id] = LocalRunner(action.runner_id, action.instance_id, RunnerIdle())
         self._nursery.start_soon(self._supervise, action.runner_id, sup)
@@ -161,7 +162,8 @@ class WorkerService:
         sup = self.supervisors[action.runner_id]
         if sup.rank == 0:
             self._router.send_event(TaskStatusUpdated(task_id=action.task_id, task_status=TaskStatus.Running))
-        self._nursery.start_soon(sup.submit, action.task_id, task.task_params)
+        traced = bool(getattr(task, "trace_enabled", False))
+        self._nursery.start_soon(sup.submit, action.task_id, task.task_params, traced)
 
     def _on_status(self, rid: RunnerId, status) -> None:
         local = self.local.get(rid)
@@ -189,6 +191,17 @@ class WorkerService:
                                                    error_message=out.error_message or out.error_code))
             else:
                 self._router.send_event(TaskStatusUpdated(task_id=out.task_id, task_status=TaskStatus.Complete))
+
+    def _on_traces(self, rid: RunnerId, traces: "RunnerTraces") -> None:
+        """One rank's spans of a traced task go to the master, which merges every rank's."""
+        from skulk.runner.outputs import trace_events  # loaded with the runner package anyway
+
+        sup = self.supervisors.get(rid)
+        if sup is None:
+            return
+        events = trace_events(traces, sup.rank, self.node_id, sup.instance.shard_assignments.model_id)
+        self._router.send_event(TracesCollected(task_id=traces.task_id, rank=sup.rank, node_id=self.node_id,
+                                                traces=events))
 
 
 async def _first_of(*events: trio.Event) -> None:

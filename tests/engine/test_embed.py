@@ -66,10 +66,14 @@ def test_worker_main_serves_embed_and_refuses_generate(tmp_path):
         assert (ready["rank"], ready["world_size"]) == (0, 1)
         worker.send({"op": "warmup"})
         assert worker.expect("warmed", 30)["tokens"] > 0
-        worker.send({"op": "embed", "id": "e1", "params": {"model": "m", "input": ["cat", "kitten"]}})
+        worker.send({"op": "embed", "id": "e1", "params": {"model": "m", "input": ["cat", "kitten"]},
+                     "trace": True})
         answer = worker.expect("embedding", 30)
         assert answer["id"] == "e1" and len(answer["embeddings"]) == 2 and answer["prompt_tokens"] == 6
-        worker.send({"op": "generate", "id": "g1", "params": {"model": "m", "input": [{"role": "user", "content": "hi"}]}})
+        traces = worker.expect("traces", 5)
+        assert (traces["id"], traces["kind"], [s["cat"] for s in traces["spans"]]) == ("e1", "embedding", ["embed"])
+        worker.send({"op": "generate", "id": "g1", "params": {"model": "m", "input": [{"role": "user", "content": "hi"}]},
+                     "trace": True})
         error = worker.expect("error", 10)
         assert (error["id"], error["code"]) == ("g1", "not_a_generation_model")
         worker.proc.stdin.close()

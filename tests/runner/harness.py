@@ -11,6 +11,7 @@ import trio
 
 from skulk.engine.distributed import free_local_ports
 from skulk.runner import RunnerOutput, RunnerSupervisor, cpus_for_rank
+from skulk.runner.outputs import RunnerTraces
 from skulk.types.ids import Memory
 from skulk.types.instances import Host, MlxRingInstance, ShardAssignments
 from skulk.types.models import ModelCard
@@ -60,14 +61,20 @@ class Recorder:
     def on_output(self, output: RunnerOutput) -> None:
         self._add(output)
 
-    def _add(self, item: RunnerStatus | RunnerOutput) -> None:
+    def on_traces(self, runner_id: str, traces: RunnerTraces) -> None:
+        self._add(traces)
+
+    def traces(self, task_id: str) -> RunnerTraces | None:
+        return next((i for i in self.log if isinstance(i, RunnerTraces) and i.task_id == task_id), None)
+
+    def _add(self, item: RunnerStatus | RunnerOutput | RunnerTraces) -> None:
         self.log.append(item)
         if self._changed is not None:
             self._changed.set()
 
     @property
     def statuses(self) -> list[RunnerStatus]:
-        return [i for i in self.log if not isinstance(i, RunnerOutput)]
+        return [i for i in self.log if not isinstance(i, (RunnerOutput, RunnerTraces))]
 
     def outputs(self, task_id: str | None = None) -> list[RunnerOutput]:
         return [i for i in self.log if isinstance(i, RunnerOutput) and task_id in (None, i.task_id)]
@@ -104,7 +111,7 @@ def supervisor(instance: MlxRingInstance, rank: int, models_dir: Path, rec: Reco
     world = len(instance.shard_assignments.runner_to_shard)
     return RunnerSupervisor(
         f"runner-{rank}", instance, f"node-{rank}", models_dir=models_dir, offline=True,
-        on_status=rec.on_status, on_output=rec.on_output, env={**os.environ, **env_overrides},
+        on_status=rec.on_status, on_output=rec.on_output, on_traces=rec.on_traces, env={**os.environ, **env_overrides},
         cpus=cpus_for_rank(rank, world))
 
 

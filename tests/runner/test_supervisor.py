@@ -37,10 +37,10 @@ async def start(nursery: trio.Nursery, sup, pids: list) -> None:
     pids.append(sup.pid)
 
 
-async def serve_one(rec: Recorder, sups: list, task_id: str, params) -> None:
+async def serve_one(rec: Recorder, sups: list, task_id: str, params, trace: bool = False) -> None:
     """Send a request to every rank and wait until each has finished it."""
     for sup in sups:
-        await sup.submit(task_id, params)
+        await sup.submit(task_id, params, trace)
     assert all(isinstance(s.status, RunnerRunning) for s in sups)
     await rec.wait_for(lambda: rec.finished(task_id), 60)
 
@@ -65,10 +65,10 @@ def solo(models_dir):
             await rec.wait_status(sup, RunnerReady, 5)
             await sup.submit("big", greedy("hi", max_tokens=10_000))  # refused: not a runner failure
             await rec.wait_for(lambda: rec.finished("big"), 10)
-            await sup.submit("c", greedy(PROMPT, max_tokens=200))
+            await sup.submit("c", greedy(PROMPT, max_tokens=200), trace=True)
             await rec.wait_for(lambda: rec.outputs("c"), 30)
             await sup.cancel("c")
-            await rec.wait_for(lambda: rec.finished("c"), 30)
+            await rec.wait_for(lambda: rec.traces("c"), 30)  # after its final chunk
             result["alive_before_shutdown"] = alive(sup.pid)
             await sup.shutdown()
             await sup.shutdown()  # idempotent
@@ -107,6 +107,15 @@ def test_refused_and_cancelled_requests_end_their_streams(solo):
     assert cancelled.finish_reason == "cancelled" and len(solo["rec"].outputs("c")) < 200
 
 
+def test_only_a_traced_request_reports_spans_after_its_final_chunk(solo):
+    rec = solo["rec"]
+    traces = rec.traces("c")
+    assert rec.traces("g") is None and traces.kind == "text"
+    assert rec.log.index(traces) > rec.log.index(rec.finished("c"))
+    names = {(s["cat"], s["name"]) for s in traces.spans}
+    assert {("prefill", "prefill"), ("decode", "decode"), ("marker", "cancelled")} <= names
+
+
 # ----- two ranks -----
 
 def test_two_rank_pipeline_matches_single_rank(models_dir, solo):
@@ -125,8 +134,10 @@ def test_two_rank_pipeline_matches_single_rank(models_dir, solo):
                 await sup.warmup()
             for sup, rec in zip(sups, recs):
                 await rec.wait_status(sup, RunnerReady, 30)
-            await serve_one(recs[0], sups, "g", greedy(PROMPT))
+            await serve_one(recs[0], sups, "g", greedy(PROMPT), trace=True)
             await recs[1].wait_for(lambda: recs[1].finished("g"), 30)  # the follower reports the final one
+            for rec in recs:  # each rank reports its own spans of the traced request
+                await rec.wait_for(lambda rec=rec: rec.traces("g"), 10)
             async with trio.open_nursery() as stopping:
                 for sup in sups:
                     stopping.start_soon(sup.shutdown)
@@ -141,6 +152,9 @@ def test_two_rank_pipeline_matches_single_rank(models_dir, solo):
     assert "".join(o.text for o in ring_out) == "".join(o.text for o in solo_out)
     assert len(recs[1].outputs("g")) == 1 and recs[1].finished("g").finish_reason == "length"
     assert [s.rank for s in sups] == [0, 1] and not any(alive(p) for p in pids)
+    first, last = ({s["cat"] for s in rec.traces("g").spans} for rec in recs)
+    assert {"prefill", "decode", "collective", "pipeline"} <= first and "sample" not in first  # sends, waits
+    assert {"prefill", "decode", "collective", "sample"} <= last and "pipeline" not in last  # samples
 
 
 def test_killing_rank1_mid_generation_fails_rank0_and_ends_its_task(models_dir):
@@ -157,7 +171,7 @@ def test_killing_rank1_mid_generation_fails_rank0_and_ends_its_task(models_dir):
             for sup, rec in zip(sups, recs):
                 await rec.wait_status(sup, RunnerReady, LOAD_S)
             for sup in sups:
-                await sup.submit("long", greedy(PROMPT, max_tokens=200))
+                await sup.submit("long", greedy(PROMPT, max_tokens=200), trace=True)
             await recs[0].wait_for(lambda: recs[0].outputs("long"), 30)  # generation under way
             os.kill(sups[1].pid, signal.SIGKILL)
             await recs[0].wait_status(sups[0], RunnerFailed, 10)
@@ -173,6 +187,8 @@ def test_killing_rank1_mid_generation_fails_rank0_and_ends_its_task(models_dir):
     assert sups[0].status.error_message.startswith("ring peer lost (another rank died)")
     assert sups[1].status.error_message.startswith("runner exited with code -9")
     assert not sups[0].active_tasks and not any(alive(p) for p in pids)
+    aborted = [s for s in recs[0].traces("long").spans if s["name"] == "aborted"]  # reported before its fatal
+    assert aborted and "ring peer lost" in aborted[0]["attrs"]["error"]
 
 
 # ----- failures before or while starting -----

@@ -10,8 +10,12 @@ from starlette.testclient import TestClient
 
 from skulk.api.app import create_app
 from skulk.models import ModelCatalog
-from skulk.node.trace_stats import RequestTimes, request_events, trace_stats
-from skulk.node.traces import is_expired, prune_old_trace_files, run_trace_janitor, write_trace
+from skulk.node.trace_stats import RequestTimes, rank_events, request_events, source_nodes, spans_of, trace_stats
+from skulk.node.traces import (
+    is_expired, load_trace, merge_trace, prune_old_trace_files, run_trace_janitor, run_trace_writer, write_merged,
+    write_trace,
+)
+from skulk.types.events import IndexedEvent, TestEvent, TraceEventData, TracesMerged
 from skulk.types.state import State
 
 ARGS = {"nodeId": "nodeA", "friendlyName": "a", "modelId": "m/one", "taskKind": "TextGeneration"}
@@ -130,3 +134,56 @@ def test_trace_routes_list_show_stats_raw_and_delete(tmp_path):
     body = c.post("/v1/traces/delete", json={"taskIds": ["task-1", "nope"]}).json()
     assert body == {"deleted": ["task-1"], "notFound": ["nope"]}
     assert c.get("/v1/traces").json() == {"traces": []}
+
+
+def _merged(owner: str | None = "nodeA", task_id: str = "task-1", t0_us: int = 0) -> TracesMerged:
+    spans = [TraceEventData(name=name, category=cat, start_us=t0_us + ts, duration_us=dur, rank=rank,
+                            node_id=f"rank-node{rank}", model_id="m/one", task_kind="text", attrs={"batch": 1})
+             for name, cat, ts, dur, rank in [("prefill", "prefill", 100_600_000, 300_000, 0),
+                                              ("send", "pipeline", 100_610_000, 100_000, 0),
+                                              ("prefill", "prefill", 100_650_000, 250_000, 1),
+                                              ("sample", "sample", 100_700_000, 50_000, 1)]]
+    return TracesMerged(task_id=task_id, traces=spans, owner_node=owner)
+
+
+def test_rank_spans_merge_with_the_api_spans_in_either_order(tmp_path):
+    t = RequestTimes(sent=100.0, task_seen=100.5, first_token=101.0, last_token=103.0, closed=103.25)
+    api = request_events(t, ARGS)
+    ranks = rank_events(_merged().traces)
+    assert ranks[0]["args"] == {"rank": 0, "node_id": "rank-node0", "model_id": "m/one", "task_kind": "text",
+                                "tags": [], "attrs": {"batch": 1}}
+    assert [e["args"]["name"] for e in ranks if e["ph"] == "M"] == ["Rank 0", "Rank 1"]
+    merge_trace(tmp_path / "a", "task-1", api)
+    merge_trace(tmp_path / "a", "task-1", ranks)
+    merge_trace(tmp_path / "b", "task-1", ranks)
+    merge_trace(tmp_path / "b", "task-1", api)
+    merge_trace(tmp_path / "b", "task-1", ranks)  # a replay adds nothing
+    a, b = load_trace(tmp_path / "a", "task-1"), load_trace(tmp_path / "b", "task-1")
+    assert a == b and len(a) == len(api) + len(ranks) - 1  # "Rank 0" is named once
+    stats = trace_stats("task-1", a)
+    assert stats["byRank"]["1"]["byCategory"]["sample"]["totalUs"] == 50_000
+    assert {"api", "prefill", "pipeline"} <= set(stats["byRank"]["0"]["byCategory"])
+    assert [n["nodeId"] for n in source_nodes(a)] == ["nodeA", "rank-node0", "rank-node1"]
+
+
+def test_merged_traces_are_written_by_the_requests_owner(tmp_path):
+    assert write_merged(tmp_path, "nodeB", _merged(owner="nodeA")) is None
+    assert write_merged(tmp_path, "nodeA", _merged(owner="nodeA")) is not None
+    assert write_merged(tmp_path / "any", "nodeB", _merged(owner=None)) is not None  # owner unknown: everyone
+    assert [e["tid"] for e in spans_of(load_trace(tmp_path, "task-1"))] == [0, 0, 1, 1]
+
+
+def test_trace_writer_follows_applied_events_but_skips_an_old_replay(tmp_path):
+    async def scenario():
+        send, recv = trio.open_memory_channel(10)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(lambda task_status: run_trace_writer(tmp_path, "nodeA", recv, now=lambda: 1000.0,
+                                                                     task_status=task_status))
+            await send.send([IndexedEvent(idx=0, event=TestEvent()), IndexedEvent(idx=1, event=_merged()),
+                             IndexedEvent(idx=2, event=_merged(task_id="task-2", t0_us=900_000_000))])
+            with trio.fail_after(5):
+                while load_trace(tmp_path, "task-2") is None:
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+    trio.run(scenario)
+    assert load_trace(tmp_path, "task-1") is None  # ended ~15 min before the writer started
