@@ -139,7 +139,17 @@ class InferenceSettings(ConfigSection):
 
 class LoggingSettings(ConfigSection):
     enabled: bool = Field(False, description="Write structured JSON logs to stdout.")
-    ingest_url: str = Field("", description="VictoriaLogs ingest URL for shipped logs.")
+    ingest_url: str = Field(
+        "", description="POST the JSON log lines here too, with enabled (e.g. VictoriaLogs /insert/jsonline)."
+    )
+    runner_log_max_bytes: int = Field(
+        10 * 1024 * 1024, ge=0,
+        description="Size at which a runner's log file (logs/runners/ in the node home) rotates; 0 writes none.",
+    )
+    runner_log_backups: int = Field(3, ge=0, description="Rotated runner log files kept per runner.")
+    runner_log_retention_days: int = Field(
+        7, description="Days to keep runner log files after their last write (0 or less keeps them forever)."
+    )
 
 
 class TracingSettings(ConfigSection):
@@ -185,8 +195,8 @@ class Settings(ConfigSection):
     event_log_min_free_bytes: int = Field(
         2 * 1024**3,
         ge=0,
-        description="Free disk space below which the master's event log stops writing and only "
-        "counts events, so it can never fill the disk.",
+        description="Free disk space below which the event logs (master and API side) stop writing "
+        "and only count events, so they can never fill the disk. Applies live.",
     )
     dashboard_base_path: str = Field(
         "", description="URL prefix the dashboard is served under, e.g. /skulk behind a proxy."

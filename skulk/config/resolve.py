@@ -20,6 +20,7 @@ class NodePaths(BaseModel):
     home: Path
     identity_key_file: Path
     logs_dir: Path
+    runner_logs_dir: Path  # one stderr log file per runner
     event_log_dir: Path
     models_dir: Path
     custom_model_cards_dir: Path
@@ -40,6 +41,7 @@ def resolve_paths(
         home=home,
         identity_key_file=home / "node_id.key",
         logs_dir=home / "logs",
+        runner_logs_dir=home / "logs" / "runners",
         event_log_dir=home / "event_log",
         models_dir=_under(user_home, Path(models_override)) if models_override else home / "models",
         custom_model_cards_dir=home / "custom_model_cards",

@@ -10,7 +10,6 @@ import logging
 import os
 import subprocess
 import tempfile
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,9 @@ from skulk.runner.launch import (
     worker_argv,
     worker_env,
 )
-from skulk.runner.outputs import RunnerOutput, chunk_output, embedding_output, error_output
+from skulk.runner.outputs import RunnerOutput, RunnerTraces, chunk_output, embedding_output, error_output, traces_output
+from skulk.runner.runner_log import RunnerLogConfig, RunnerLogFile
+from skulk.runner.stderr import StderrDrain
 from skulk.types.runners import (
     RunnerConnected,
     RunnerConnecting,
@@ -66,8 +67,10 @@ class RunnerSupervisor:
         self, runner_id: str, instance: AnyInstance, node_id: str, *, models_dir: Path,
         extra_model_dirs: Sequence[Path] = (), offline: bool = False,
         on_status: Callable[[str, RunnerStatus], None], on_output: Callable[[RunnerOutput], None],
+        on_traces: Callable[[str, RunnerTraces], None] | None = None,
         env: Mapping[str, str] | None = None, cpus: list[int] | None = None,
         catalog: ModelCatalog | None = None, prepare_model: Callable[[str], Awaitable[None]] | None = None,
+        runner_log: RunnerLogConfig | None = None,
     ):
         self.runner_id, self.instance, self.node_id = runner_id, instance, node_id
         self._shard = own_shard(instance, runner_id)
@@ -77,6 +80,7 @@ class RunnerSupervisor:
         self._catalog = catalog  # lets a card's source package produce the model dir
         self._prepare_model = prepare_model  # e.g. staging from the model store, before resolving
         self._on_status, self._on_output = on_status, on_output
+        self._on_traces = on_traces  # (runner id, a traced task's spans from this rank)
         self._base_env = dict(env if env is not None else os.environ)
         self._deadlines = Deadlines.from_env(self._base_env)
         self._cpus = list(cpus) if cpus else None
@@ -90,8 +94,9 @@ class RunnerSupervisor:
         self._timer = trio.CancelScope()
         self._timer_reason = ""
         self._resolve_scope: trio.CancelScope | None = None
-        self._stderr_tail: deque[str] = deque(maxlen=20)
-        self._stderr_closed = trio.Event()
+        self._stderr = StderrDrain(runner_id, RunnerLogFile(
+            runner_log, runner_id, instance=instance.instance_id,
+            model=instance.shard_assignments.model_id, rank=f"{self.rank}/{self.world_size}"))
         self._run_started = False
         self._warmup_wanted = False
 
@@ -103,6 +108,11 @@ class RunnerSupervisor:
     def pid(self) -> int | None:
         """The runner process id while one was started (for diagnostics and tests)."""
         return self._proc.pid if self._proc is not None else None
+
+    @property
+    def log_file(self) -> RunnerLogFile:
+        """Where this runner's stderr is copied (diagnostics show its path)."""
+        return self._stderr.log_file
 
     @property
     def deadlines(self) -> Deadlines:
@@ -148,8 +158,10 @@ class RunnerSupervisor:
         self._arm(self._deadlines.warmup_s, self._deadlines.warmup_exceeded())
         await self._send({"op": "warmup"})
 
-    async def submit(self, task_id: str, params: TextGenerationTaskParams | TextEmbeddingTaskParams) -> None:
-        """Send a request to this rank's process (every rank of the instance gets every request)."""
+    async def submit(self, task_id: str, params: TextGenerationTaskParams | TextEmbeddingTaskParams,
+                     trace: bool = False) -> None:
+        """Send a request to this rank's process (every rank of the instance gets every request);
+        with `trace`, the process reports the task's spans when it ends (see on_traces)."""
         if task_id in self._active:
             return  # a repeat of a task already running here
         if not isinstance(self.status, (RunnerReady, RunnerRunning)):
@@ -160,7 +172,7 @@ class RunnerSupervisor:
         self._settle()
         # If the write fails the process is gone; the exit handling ends this task's stream.
         op = "embed" if isinstance(params, TextEmbeddingTaskParams) else "generate"
-        await self._send({"op": op, "id": task_id, "params": params.model_dump(mode="json")})
+        await self._send({"op": op, "id": task_id, "params": params.model_dump(mode="json"), "trace": trace})
 
     async def cancel(self, task_id: str) -> None:
         """Ask rank 0 to stop a task; its final chunk (finish_reason "cancelled") still follows."""
@@ -230,14 +242,14 @@ class RunnerSupervisor:
         """Supervise until the process exits; kill and reap it on any way out."""
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._drain_stderr, proc)
+                nursery.start_soon(self._stderr.run, proc)
                 nursery.start_soon(self._watch_deadline, proc)
                 nursery.start_soon(self._stop_when_asked, proc)
                 await self._pump_frames(proc)
                 with trio.move_on_after(EXIT_GRACE_S):
                     await proc.wait()
                 with trio.move_on_after(STDERR_GRACE_S):
-                    await self._stderr_closed.wait()
+                    await self._stderr.closed.wait()
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
@@ -262,23 +274,6 @@ class RunnerSupervisor:
             self._on_frame(message)
             if self._warmup_wanted and isinstance(self.status, RunnerLoaded):
                 await self._begin_warmup()
-
-    async def _drain_stderr(self, proc: trio.Process) -> None:
-        """Keep the child's stderr flowing (a full pipe would block it) and remember its tail."""
-        pending = b""
-        async for data in proc.stderr:
-            *lines, pending = (pending + data).split(b"\n")
-            for line in lines:
-                self._log_stderr(line)
-        if pending:
-            self._log_stderr(pending)
-        self._stderr_closed.set()
-
-    def _log_stderr(self, raw: bytes) -> None:
-        line = raw.decode(errors="replace").rstrip()
-        if line:
-            self._stderr_tail.append(line)
-            log.debug("runner %s: %s", self.runner_id, line)
 
     async def _watch_deadline(self, proc: trio.Process) -> None:
         with self._timer:  # only its deadline ever cancels it (see _arm)
@@ -332,6 +327,8 @@ class RunnerSupervisor:
                 self._report(RunnerReady())
         elif op in ("chunk", "embedding"):
             self._on_chunk(msg)
+        elif op == "traces" and self._on_traces is not None:
+            self._on_traces(self.runner_id, traces_output(msg))
         elif op == "error":
             task_id = str(msg.get("id"))
             if task_id in self._active:
@@ -365,7 +362,7 @@ class RunnerSupervisor:
         reason = self._failure
         if reason is None and not self._stop.is_set():
             code = self._proc.returncode if self._proc is not None else None
-            last = self._stderr_tail[-1] if self._stderr_tail else None
+            last = self._stderr.last_line
             reason = exit_reason(code, self._deadlines, last) if code is not None else "runner never started"
         error_code, message = ("runner_failed", reason) if reason else ("runner_shutdown", "runner was shut down")
         for task_id in sorted(self._active):

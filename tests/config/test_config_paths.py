@@ -11,6 +11,7 @@ def test_default_home_is_dot_skulk(tmp_path: Path) -> None:
     assert paths.home == home
     assert paths.identity_key_file == home / "node_id.key"
     assert paths.logs_dir == home / "logs"
+    assert paths.runner_logs_dir == home / "logs" / "runners"
     assert paths.event_log_dir == home / "event_log"
     assert paths.models_dir == home / "models"
     assert paths.custom_model_cards_dir == home / "custom_model_cards"
