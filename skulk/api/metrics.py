@@ -21,6 +21,7 @@ RUNNER_STATUSES = tuple(cls.__name__ for cls in (
     rs.RunnerIdle, rs.RunnerConnecting, rs.RunnerConnected, rs.RunnerLoading, rs.RunnerLoaded, rs.RunnerWarmingUp,
     rs.RunnerReady, rs.RunnerRunning, rs.RunnerShuttingDown, rs.RunnerShutdown, rs.RunnerFailed))
 EVENT_LOG_MODES = ("persisting", "counting_only", "disabled", "follower")
+API_EVENT_LOG_MODES = ("persisting", "counting_only", "disabled")
 MALFORMED = {"gossip": "malformed_gossip", "stream": "malformed_messages", "data": "malformed_data"}
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
 TPS_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
@@ -111,7 +112,7 @@ class NodeCollector:
                                 value=int(bool(snap.get("is_master", port.is_master))))
         yield GaugeMetricFamily("skulk_restart_pending", "1 while an in-place restart is scheduled",
                                 value=int(bool(snap.get("restart_pending", False))))
-        yield GaugeMetricFamily("skulk_event_history_length", "Indexed events kept in memory for GET /events",
+        yield GaugeMetricFamily("skulk_event_history_length", "Indexed events GET /events can serve",
                                 value=snap.get("history_length", len(port.history)))
         yield CounterMetricFamily("skulk_elections", "Election results this process has handled",
                                   value=snap.get("elections", 0))
@@ -120,6 +121,9 @@ class NodeCollector:
         mode = snap.get("event_log_mode", "follower")
         yield _gauge("skulk_event_log_mode", "1 for the master event log's current mode (follower: none here)",
                      {("mode",): {(m,): int(m == mode) for m in EVENT_LOG_MODES}})
+        api_mode = snap.get("api_event_log_mode", "disabled")
+        yield _gauge("skulk_api_event_log_mode", "1 for the API-side event log's current mode (it backs GET /events)",
+                     {("mode",): {(m,): int(m == api_mode) for m in API_EVENT_LOG_MODES}})
         counters = snap.get("counters", {})
         malformed = CounterMetricFamily("skulk_malformed_messages", "Undecodable messages dropped, by channel",
                                         labels=["channel"])

@@ -23,7 +23,8 @@ class ClusterPort(Protocol):
     def state(self) -> State: ...
 
     @property
-    def history(self) -> list[IndexedEvent]: ...
+    def history(self) -> list[IndexedEvent]:
+        """Recent indexed events kept in memory (GET /events falls back to it without read_events)."""
 
     def live_telemetry(self) -> tuple[dict[NodeId, NodeHeartbeat], dict[NodeId, float]]:
         """Heartbeats of nodes heard recently, and seconds since each was heard."""
@@ -56,7 +57,14 @@ class OperationsPort(Protocol):
     """Optional extras a node's port offers for operations; routes check with getattr, so a
     port without them (a test fake) still serves everything else."""
 
-    event_log_mode: str  # persisting | counting_only | disabled | follower
+    event_log_mode: str  # the master's disk log: persisting | counting_only | disabled | follower
+    api_event_log_mode: str  # the API-side disk log behind GET /events: persisting | counting_only | disabled
+
+    async def read_events(self) -> list[IndexedEvent]:
+        """This session's indexed events from the API-side log on disk, oldest first."""
+
+    def apply_live_settings(self, file_settings: Any) -> None:
+        """Apply the live keys of this node's newly written skulk.yaml now."""
 
     async def broadcast_config(self, values: dict[str, Any]) -> None:
         """Make these skulk.yaml values the cluster-wide config (hf_token is never sent)."""

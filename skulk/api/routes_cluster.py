@@ -5,6 +5,7 @@ import socket
 from datetime import datetime, timezone
 from typing import Any
 
+import anyio
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -61,9 +62,14 @@ async def get_state(request: Request) -> JSONResponse:
 
 async def get_events(request: Request) -> JSONResponse:
     port = _port(request)
-    # Whether the master's disk log is persisting or only counting (disk trouble, low space).
-    mode = getattr(port, "event_log_mode", None) or "unknown"
-    return JSONResponse([_dump(ie)["event"] for ie in port.history], headers={EVENT_LOG_MODE_HEADER: mode})
+    # The node's API-side disk log when it has one (OperationsPort), else the in-memory history.
+    read_events = getattr(port, "read_events", None)
+    events = await read_events() if read_events is not None else list(port.history)
+    # Whether the log behind this answer is persisting or only counting (disk trouble, low space).
+    mode = getattr(port, "api_event_log_mode", None) or getattr(port, "event_log_mode", None) or "unknown"
+    # Up to a whole log's worth of events: dump and encode them off the event loop.
+    return await anyio.to_thread.run_sync(
+        lambda: JSONResponse([_dump(ie)["event"] for ie in events], headers={EVENT_LOG_MODE_HEADER: mode}))
 
 
 def node_diagnostics(port: ClusterPort) -> dict[str, Any]:

@@ -76,6 +76,9 @@ async def put_config(request: Request) -> JSONResponse:
     old_settings = _settings_or_none(old_file)
     changed = changed_keys(old_settings, new_settings)
     write_atomically(path, values)
+    apply_live = getattr(request.app.state.cluster, "apply_live_settings", None)
+    if callable(apply_live):
+        apply_live(new_settings)  # node-local live keys (the event-log floor) never come back by sync
     await _broadcast(request.app.state.cluster, {k: v for k, v in values.items() if k not in SECRET_KEYS})
     restart = needs_restart(changed)
     shown = ", ".join(restart[:6]) + (f" and {len(restart) - 6} more" if len(restart) > 6 else "")

@@ -26,8 +26,8 @@ NODE_LOCAL_KEYS = frozenset({
 }) | SECRET_KEYS
 
 # Keys a running node picks up without a restart (the next model launch, the log sink, the
-# trace janitor, the HF token); a change to any other key needs one.
-LIVE_KEYS = ("inference.kv_cache_backend", "logging.", "tracing.", "hf_token")
+# trace janitor, the HF token, the event-log floor); a change to any other key needs one.
+LIVE_KEYS = ("inference.kv_cache_backend", "logging.", "tracing.", "hf_token", "event_log_min_free_bytes")
 
 
 def cluster_part(values: dict[str, Any]) -> dict[str, Any]:

@@ -77,6 +77,11 @@ class MasterService:
             if self._disk_log is not None:
                 self._disk_log.close()
 
+    def set_log_free_space_floor(self, floor_bytes: int) -> None:
+        self._log_min_free = floor_bytes
+        if self._disk_log is not None:
+            self._disk_log.set_free_space_floor(floor_bytes)
+
     def _open_disk_log(self) -> None:
         if self._log_dir is None:
             return

@@ -15,6 +15,7 @@ import trio
 from skulk.routing.buffer import IndexedBuffer
 from skulk.routing.outbox import Outbox
 from skulk.state.apply import apply
+from skulk.store.api_event_log import ApiEventLog
 from skulk.types.events import IndexedEvent
 from skulk.types.ids import NodeId, SessionId
 from skulk.types.state import State
@@ -28,12 +29,13 @@ EVENT_HISTORY_LIMIT = 20_000
 
 
 class EventRouter:
-    def __init__(self, node_id: NodeId, send: SendToPeer):
+    def __init__(self, node_id: NodeId, send: SendToPeer, *, api_log: ApiEventLog | None = None):
         self.node_id = node_id
         self._send = send
         self.session: SessionId | None = None
         self.state = State()
-        self.history: list[IndexedEvent] = []  # this session's indexed events, bounded
+        self.api_log = api_log  # this session's indexed events on disk, for GET /events
+        self.history: list[IndexedEvent] = []  # the same, bounded in memory, when there is no api_log
         self.counters = {"events_applied": 0, "stale_messages": 0, "send_failures": 0}
         self._buffer = IndexedBuffer()
         self._outbox = Outbox(origin="")
@@ -50,6 +52,8 @@ class EventRouter:
         self.session = session
         self.state = State()
         self.history = []
+        if self.api_log is not None:
+            self.api_log.reset()
         self._buffer = IndexedBuffer()
         self._outbox = Outbox(origin=f"{self.node_id}/{uuid4()}")
         self._notify()
@@ -73,9 +77,7 @@ class EventRouter:
         released = self._buffer.ingest(msg.events)
         for ie in released:
             self.state = apply(self.state, ie)
-            self.history.append(ie)
-        if len(self.history) > EVENT_HISTORY_LIMIT:
-            del self.history[: len(self.history) - EVENT_HISTORY_LIMIT]
+            self._record(ie)
         if released:
             self.counters["events_applied"] += len(released)
             self._outbox.acknowledge(released)
@@ -83,6 +85,24 @@ class EventRouter:
             self._notify()
         if self._buffer.has_gap:
             self._wake.set()
+
+    def _record(self, ie: IndexedEvent) -> None:
+        if self.api_log is not None:
+            self.api_log.append(ie)
+            return
+        self.history.append(ie)
+        if len(self.history) > EVENT_HISTORY_LIMIT:
+            del self.history[: len(self.history) - EVENT_HISTORY_LIMIT]
+
+    async def read_history(self) -> list[IndexedEvent]:
+        """This session's indexed events, oldest first: what GET /events serves."""
+        if self.api_log is not None:
+            return await self.api_log.read_all()
+        return list(self.history)
+
+    @property
+    def history_length(self) -> int:
+        return self.api_log.stored if self.api_log is not None else len(self.history)
 
     def _publish(self, released: list[IndexedEvent]) -> None:
         for listener in list(self._listeners):
@@ -96,12 +116,15 @@ class EventRouter:
         self.changed = trio.Event()
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
-        while True:
-            with trio.move_on_after(CATCH_UP_INTERVAL):
-                await self._wake.wait()
-            self._wake = trio.Event()
-            await self._flush()
+        async with trio.open_nursery() as nursery:
+            if self.api_log is not None:
+                await nursery.start(self.api_log.run)
+            task_status.started()
+            while True:
+                with trio.move_on_after(CATCH_UP_INTERVAL):
+                    await self._wake.wait()
+                self._wake = trio.Event()
+                await self._flush()
 
     async def _flush(self) -> None:
         session = self.session

@@ -1,7 +1,8 @@
 """Append-only event log on disk, one directory per log (event_log/master, event_log/api).
 
 `events.bin` holds records of a 4-byte big-endian length + a codec frame of an IndexedEvent.
-Indices are absolute and survive compaction; a leftover file is archived at startup.
+Indices are absolute and survive compaction; a leftover file is archived at startup (the record
+format and the archives live in event_archive.py).
 Synchronous: an append is one small write; run `compact` off the event loop.
 """
 
@@ -10,29 +11,31 @@ import errno
 import logging
 import os
 import shutil
-import struct
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-import zstandard
-
 from skulk import codec
 from skulk.errors import CodecError
+from skulk.store.event_archive import (
+    HEADER as _HEADER,
+    TMP_SUFFIX as _TMP_SUFFIX,
+    archive_leftover,
+    archive_paths,
+    compress_into_archive as _compress_into_archive,
+    copy_range,
+    iter_frames,
+    remove_temp_files,
+)
 from skulk.types.events import IndexedEvent
 
 log = logging.getLogger(__name__)
 
 GiB = 1024**3
 ACTIVE_NAME = "events.bin"
-_TMP_SUFFIX = ".tmp"
-_ARCHIVE_GLOB = "events.*.bin.zst"
-_HEADER = struct.Struct(">I")
-_ZSTD_LEVEL = 3
-_COPY_CHUNK = 8 * 1024 * 1024
+__all__ = ["ACTIVE_NAME", "DiskEventLog", "GiB", "LogMode", "archive_paths"]
 
 LogMode = Literal["persisting", "counting_only"]
 DiskUsageFn = Callable[[Path], Any]  # like shutil.disk_usage: returns something with `.free`
@@ -52,83 +55,6 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
-
-
-def _iter_frames(buf: bytes) -> Iterator[memoryview]:
-    """The payload of each whole record in `buf`, stopping at a torn one."""
-    view, pos = memoryview(buf), 0
-    while pos + _HEADER.size <= len(view):
-        (length,) = _HEADER.unpack_from(view, pos)
-        end = pos + _HEADER.size + length
-        if length == 0 or end > len(view):
-            return
-        yield view[pos + _HEADER.size:end]
-        pos = end
-
-
-def _valid_prefix(path: Path) -> int:
-    """Bytes of whole records at the start of `path`; the last one must also decode."""
-    good = last = 0
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        while good + _HEADER.size <= size:
-            f.seek(good)
-            (length,) = _HEADER.unpack(f.read(_HEADER.size))
-            if length == 0 or good + _HEADER.size + length > size:
-                break
-            last, good = good, good + _HEADER.size + length
-        if good:
-            f.seek(last + _HEADER.size)
-            try:
-                codec.decode(f.read(good - last - _HEADER.size), IndexedEvent)
-            except CodecError:
-                good = last
-    return good
-
-
-def _archive_key(path: Path) -> tuple[str, int]:
-    # events.<stamp>[.<n>].bin.zst; <n> only disambiguates archives made in the same microsecond
-    stamp, _, n = path.name[len("events."):-len(".bin.zst")].partition(".")
-    return stamp, int(n) if n.isdigit() else 0
-
-
-def archive_paths(directory: Path) -> list[Path]:
-    """The archived logs in `directory`, oldest first."""
-    return sorted(Path(directory).glob(_ARCHIVE_GLOB), key=_archive_key)
-
-
-def _new_archive_path(directory: Path) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    path, n = directory / f"events.{stamp}.bin.zst", 0
-    while path.exists():
-        n += 1
-        path = directory / f"events.{stamp}.{n}.bin.zst"
-    return path
-
-
-def _compress_into_archive(source: Path, directory: Path) -> Path:
-    """zstd `source` into a new archive (via a temp name), then delete `source`."""
-    target = _new_archive_path(directory)
-    tmp = target.with_name(target.name + _TMP_SUFFIX)
-    try:
-        with open(source, "rb") as src, open(tmp, "wb") as dst:
-            zstandard.ZstdCompressor(level=_ZSTD_LEVEL).copy_stream(src, dst)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    source.unlink()
-    return target
-
-
-def _prune_archives(directory: Path, max_files: int, max_bytes: int) -> None:
-    """Delete the oldest archives until both the count and the byte budget hold."""
-    archives = archive_paths(directory)
-    sizes = [p.stat().st_size for p in archives]
-    total = sum(sizes)
-    while archives and (len(archives) > max_files or total > max_bytes):
-        archives.pop(0).unlink(missing_ok=True)
-        total -= sizes.pop(0)
 
 
 class DiskEventLog:
@@ -190,6 +116,11 @@ class DiskEventLog:
         """Records actually on disk (fewer than len() after a counting-only spell)."""
         return len(self._offsets)
 
+    @property
+    def active_bytes(self) -> int:
+        """Bytes of whole records in the active file (0 while it cannot be written)."""
+        return self._size if self._fd is not None else 0
+
     def __len__(self) -> int:
         return self._next_idx - self._start_idx
 
@@ -219,6 +150,20 @@ class DiskEventLog:
         if self._mode == "persisting":
             self._persist(event)
         self._next_idx = event.idx + 1
+
+    def set_free_space_floor(self, floor_bytes: int) -> None:
+        """A new floor (a live config change); the next append measures the disk against it."""
+        self._floor = floor_bytes
+        self._since_check = self._check_every
+
+    def skip_to(self, idx: int) -> None:
+        """Pass over the indices before `idx` without storing them (a gap, like a counting spell)."""
+        if self._closed:
+            raise ValueError("event log is closed")
+        if idx > self._next_idx:
+            if self._next_idx == 0:
+                self._start_idx = idx  # an empty log starts where its first stored event will
+            self._next_idx = idx
 
     def _persist(self, event: IndexedEvent) -> None:
         assert self._fd is not None
@@ -272,7 +217,7 @@ class DiskEventLog:
             log.warning("event log %s: read failed: %s", self._dir, exc)
             return False
         expected = lo
-        for payload in _iter_frames(buf):
+        for payload in iter_frames(buf):
             try:
                 event = codec.decode(payload, IndexedEvent)
             except CodecError:
@@ -334,7 +279,7 @@ class DiskEventLog:
                 begin, stop = self._offsets[run.first_pos], self._end_of(last)
                 runs.append(_Run(run.first_idx, len(offsets), run.count))
                 offsets.extend(o - begin + size for o in self._offsets[run.first_pos:last])
-                self._copy_range(fd, begin, stop)
+                copy_range(self._fd, fd, begin, stop, _write_all)
                 size += stop - begin
             os.fsync(fd)
             os.replace(tmp, self._path)
@@ -343,22 +288,11 @@ class DiskEventLog:
             raise
         return fd, offsets, runs, size
 
-    def _copy_range(self, out_fd: int, begin: int, stop: int) -> None:
-        assert self._fd is not None
-        while begin < stop:
-            chunk = os.pread(self._fd, min(_COPY_CHUNK, stop - begin), begin)
-            if not chunk:
-                raise OSError(errno.EIO, "event log shorter than its index")
-            _write_all(out_fd, chunk)
-            begin += len(chunk)
-
     def _open_fresh(self) -> bool:
         """Archive any leftover active file and open an empty one; False if the disk refused."""
         try:
             self._dir.mkdir(parents=True, exist_ok=True)
-            for stale in [self._path.with_name(ACTIVE_NAME + _TMP_SUFFIX),
-                          *self._dir.glob(_ARCHIVE_GLOB + _TMP_SUFFIX)]:
-                stale.unlink(missing_ok=True)
+            remove_temp_files(self._path)
             self._archive_active()
             fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         except OSError as exc:
@@ -369,17 +303,9 @@ class DiskEventLog:
         return True
 
     def _archive_active(self) -> None:
-        if self._path.exists():
-            valid = _valid_prefix(self._path)
-            if valid < self._path.stat().st_size:
-                log.warning("event log %s: dropping a torn tail after byte %d", self._dir, valid)
-                os.truncate(self._path, valid)
-            if valid == 0:
-                self._path.unlink()
-            else:
-                archived = _compress_into_archive(self._path, self._dir)
-                log.info("event log %s: archived the last session as %s", self._dir, archived.name)
-        _prune_archives(self._dir, self._archive_max_files, self._archive_max_bytes)
+        # _compress_into_archive is looked up here at call time so tests can break it
+        archive_leftover(self._path, max_files=self._archive_max_files, max_bytes=self._archive_max_bytes,
+                         compress=_compress_into_archive)
 
     def _check_space(self) -> None:
         try:

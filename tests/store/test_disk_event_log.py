@@ -238,6 +238,19 @@ def test_low_space_at_open_counts_only_then_resumes(make_log, disk):
     assert (len(log), log.persisted_count) == (10, 7)
 
 
+def test_a_new_floor_is_measured_at_the_next_append(make_log, disk):
+    disk.free = 5 * GiB
+    log = make_log(free_check_every=1000, free_space_floor_bytes=10 * GiB)
+    fill(log, 0, 2)
+    assert log.mode == "counting_only"
+    log.set_free_space_floor(GiB)  # lowered live: no waiting for the 1000th append
+    fill(log, 2, 3)
+    assert log.mode == "persisting" and idxs(log.read_range(0, 3)) == [2]
+    log.set_free_space_floor(6 * GiB)
+    fill(log, 3, 5)
+    assert log.mode == "counting_only" and idxs(log.read_range(0, 5)) == [2]
+
+
 def test_low_space_mid_session_degrades_and_resumes(make_log, disk, caplog):
     log = make_log(free_check_every=2)
     fill(log, 0, 4)
