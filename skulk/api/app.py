@@ -38,9 +38,11 @@ def all_routes() -> list[RouteSpec]:
 
 def create_app(cluster: ClusterPort, *, dashboard_base_path: str = "") -> Starlette:
     specs = all_routes()
-    openapi = build_openapi(specs)
+    openapi: dict = {}  # built on first request: ~50 ms that a (re)starting node need not wait for
 
     async def get_openapi(request: Request) -> JSONResponse:
+        if not openapi:
+            openapi.update(build_openapi(specs))
         return JSONResponse(openapi)
 
     routes = [Route(s.path, s.handler, methods=[s.method, *s.extra_methods]) for s in specs]

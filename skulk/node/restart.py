@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Mapping
 
 import trio
@@ -15,7 +16,9 @@ import trio
 log = logging.getLogger(__name__)
 
 RESTART_DELAY_S = 1.0  # lets the HTTP response that asked for it reach the client
-FORCE_EXEC_AFTER_S = 20.0  # if shutting down hangs, exec anyway
+# Stopping takes well under a second (runners are killed, blocking threads abandoned); past this
+# something hangs, and exec ends it anyway: runners read EOF on stdin when our pipe ends close.
+FORCE_EXEC_AFTER_S = 5.0
 
 
 class Restarter:
@@ -27,6 +30,7 @@ class Restarter:
         self.reason = ""
         self._abandoned = False
         self._watchdog: threading.Timer | None = None
+        self._stopping_since = 0.0
 
     def request(self, reason: str = "requested") -> bool:
         """Schedule a restart; False when one is already pending."""
@@ -48,6 +52,7 @@ class Restarter:
         await self._requested.wait()
         await trio.sleep(self._delay)
         log.warning("restarting (%s): stopping services, then exec", self.reason)
+        self._stopping_since = time.monotonic()
         self._watchdog = threading.Timer(FORCE_EXEC_AFTER_S, self._force_exec)
         self._watchdog.daemon = True
         self._watchdog.start()
@@ -60,6 +65,7 @@ class Restarter:
 
     def exec_now(self) -> None:
         """Replace this process with a fresh `python -m skulk <same args>`; never returns."""
+        log.info("exec'ing %.2f s after the stop began", time.monotonic() - self._stopping_since)
         logging.shutdown()
         for stream in (sys.stdout, sys.stderr):
             try:

@@ -132,7 +132,8 @@ class StoreHost:
         job.status = "downloading"
         target = self.root / model_dir_name(model_id)
         try:
-            entry = await trio.to_thread.run_sync(self._fetch_and_describe, model_id, target)
+            # Abandoned on cancel: a download must not hold up a shutdown or restart (it lands atomically).
+            entry = await trio.to_thread.run_sync(self._fetch_and_describe, model_id, target, abandon_on_cancel=True)
             self.registry.put(entry)
         except SkulkError as exc:
             job.status, job.error = "failed", exc.message
