@@ -26,9 +26,11 @@ from skulk.node.master_hooks import MasterHooks
 from skulk.node.ops import NodeOps
 from skulk.node.session import SessionManager
 from skulk.node.streams import SESSION_CHANGED, StreamRegistry
+from skulk.node.traces import run_trace_writer
 from skulk.node.topics import CLUSTER_PROTOCOL, DATA_PROTOCOL, DIRECT_PROTOCOLS, GOSSIP_TOPICS
 from skulk.routing.service import EventRouter
 from skulk.state.telemetry import TelemetryView
+from skulk.store.api_event_log import ApiEventLog
 from skulk.store.service import StoreService, supervised_instances
 from skulk.types.chunks import EmbeddingChunk, ErrorChunk, TokenChunk
 from skulk.worker.fit import fit_checker
@@ -55,7 +57,8 @@ class Node:
         self.telemetry = TelemetryView()
         self.catalog = ModelCatalog(custom_dir=paths.custom_model_cards_dir)
         self.messenger = ClusterMessenger(node_id, self.net, CLUSTER_PROTOCOL)
-        self.router = EventRouter(node_id, self.messenger.send)
+        self.router = EventRouter(node_id, self.messenger.send, api_log=ApiEventLog(
+            paths.event_log_dir / "api", free_space_floor_bytes=s.event_log_min_free_bytes))
         self.messenger.on_indexed = self.router.on_indexed
         self.sessions = SessionManager(node_id, self.router, self._make_master)
         self.messenger.master_inbox = lambda: self.sessions.master.inbox_send if self.sessions.master else None
@@ -80,6 +83,7 @@ class Node:
                                  lambda: self.catalog.get(s.default_model.model_id), s.default_model.auto_place)
         self.sessions.listeners.append(self._on_session_changed)
         self.ops = NodeOps(node_id, s, paths, self.router)
+        self.ops.live_listeners.append(self._apply_log_floor)
         self.store = StoreService(s, paths, node_id=node_id, friendly_name=friendly, router=self.router,
                                   telemetry=self.telemetry, local_instances=lambda: supervised_instances(self.worker))
         self.facade = ClusterFacade(
@@ -92,10 +96,18 @@ class Node:
     def _counters(self) -> dict:
         master = self.sessions.master
         return {**self.net.counters, **self.gossip.counters, **self.messenger.counters, **self.router.counters,
-                **self.dataplane.counters, **self.ops.config_sync.counters, **(master.counters if master else {})}
+                **self.dataplane.counters, **self.ops.config_sync.counters, **self.ops.log_shipper.counters,
+                **(master.counters if master else {})}
+
+    def _apply_log_floor(self, live: Settings) -> None:
+        floor = live.event_log_min_free_bytes
+        if self.router.api_log is not None:
+            self.router.api_log.set_free_space_floor(floor)
+        if self.sessions.master is not None:
+            self.sessions.master.set_log_free_space_floor(floor)
 
     def _make_master(self, session, seed) -> MasterService:
-        s = self.settings
+        s = self.ops.settings  # the live floor, should a PUT /config have changed it
         grace = float(os.environ.get("SKULK_SETTLE_GRACE_SECONDS", 60))
         return MasterService(self.node_id, session, self.messenger.send, seed=seed,
                              log_dir=self.paths.event_log_dir / "master",
@@ -104,13 +116,14 @@ class Node:
                              command_hook=self.hooks.on_command, reconcile_hook=self.hooks.on_reconcile,
                              log_min_free_bytes=s.event_log_min_free_bytes)
 
-    def _make_supervisor(self, runner_id, instance, *, on_status, on_output):
+    def _make_supervisor(self, runner_id, instance, *, on_status, on_output, on_traces=None):
         from skulk.runner.supervisor import RunnerSupervisor  # keeps node start-up light
 
         return RunnerSupervisor(runner_id, instance, self.node_id, models_dir=self.paths.models_dir,
                                 extra_model_dirs=(*self.paths.extra_model_dirs, *self.store.extra_model_dirs),
                                 offline=self.settings.offline, on_status=on_status, on_output=on_output,
-                                prepare_model=self.store.prepare_model)
+                                on_traces=on_traces,
+                                prepare_model=self.store.prepare_model, runner_log=self.ops.runner_log_config())
 
     def _send_output(self, task, out) -> None:
         if out.error_code:
@@ -163,6 +176,7 @@ class Node:
             if not self.settings.no_api:
                 app = create_app(self.facade, dashboard_base_path=self.settings.dashboard_base_path)
                 app.state.store = self.store
+                await nursery.start(run_trace_writer, self.paths.traces_dir, self.node_id, self.router.subscribe())
                 await nursery.start(serve_api, app, self.settings.api_host, self.settings.api_port)
                 api = f"http://{self.settings.api_host}:{self.settings.api_port}"
             log.info("node %s ready; libp2p %s; api %s", self.node_id, ", ".join(self.net.listen_multiaddrs()), api)

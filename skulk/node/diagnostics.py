@@ -60,6 +60,7 @@ def supervisor_runners(supervisors: Mapping[str, Any]) -> list[dict[str, Any]]:
             "pid": getattr(sup, "pid", None),
             "status": status_name(getattr(sup, "status", None)),
             "activeTasks": sorted(getattr(sup, "active_tasks", ())),
+            "logFile": str(path) if (path := getattr(getattr(sup, "log_file", None), "path", None)) else None,
         })
     return rows
 
@@ -91,13 +92,17 @@ def placements(state: State, node_id: NodeId, session: SessionId | None) -> list
 
 
 def node_warnings(*, event_log_mode: str, disk: dict[str, Any] | None, placements_: list[dict[str, Any]],
-                  node_id: NodeId, restart_pending: bool, session: SessionId | None) -> list[str]:
+                  node_id: NodeId, restart_pending: bool, session: SessionId | None,
+                  api_event_log_mode: str = "disabled") -> list[str]:
     warnings = []
     if session is None:
         warnings.append("No cluster session yet: this node has not finished its first election")
     if event_log_mode == "counting_only":
         warnings.append("The master event log is in counting-only mode (disk trouble or free space under "
                         "the floor): events are indexed and served but not written to disk")
+    if api_event_log_mode == "counting_only":
+        warnings.append("The API event log is in counting-only mode (disk trouble or free space under the "
+                        "floor): events are applied but not written, so GET /events serves fewer of them")
     available = ((disk or {}).get("available") or {}).get("inBytes")
     if available is not None and available < DISK_LOW_BYTES:
         warnings.append(f"Low disk space on the node home volume: {available / 1024**3:.1f} GiB free")

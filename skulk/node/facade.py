@@ -60,7 +60,12 @@ class ClusterFacade:
 
     @property
     def history(self):
+        """In-memory events, kept only when this node has no API event log on disk."""
         return self._router.history
+
+    async def read_events(self):
+        """This session's indexed events as GET /events serves them (the API log on disk)."""
+        return await self._router.read_history()
 
     def live_telemetry(self):
         now = trio.current_time()
@@ -98,6 +103,11 @@ class ClusterFacade:
                                                   status_code=499))
         return True
 
+    def apply_live_settings(self, file_settings: Any) -> None:
+        """A PUT /config's own file, applied here at once (node-local keys are never broadcast)."""
+        if self._ops is not None:
+            self._ops.apply_live(file_settings)
+
     async def broadcast_config(self, values: dict[str, Any]) -> None:
         """Make these skulk.yaml values the cluster's (per-machine keys and hf_token stay here)."""
         await self.send_command(SetClusterConfig(config=cluster_part(values)))
@@ -107,6 +117,12 @@ class ClusterFacade:
         """The master's disk log mode on the master; "follower" elsewhere (no log on disk here)."""
         master = self._sessions.master
         return getattr(master, "event_log_mode", "disabled") if master is not None else "follower"
+
+    @property
+    def api_event_log_mode(self) -> str:
+        """The API-side disk log's mode (it backs GET /events); "disabled" without one."""
+        api_log = self._router.api_log
+        return api_log.mode if api_log is not None else "disabled"
 
     @property
     def restart_pending(self) -> bool:
@@ -127,7 +143,8 @@ class ClusterFacade:
         """Cheap numbers for /metrics, read at scrape time."""
         return {"open_streams": len(self._streams), "connected_peers": len(self._net.connected_peers()),
                 "elections": self._sessions.elections, "events_applied": self._router.counters["events_applied"],
-                "history_length": len(self._router.history), "event_log_mode": self.event_log_mode,
+                "history_length": self._router.history_length, "event_log_mode": self.event_log_mode,
+                "api_event_log_mode": self.api_event_log_mode,
                 "is_master": self.is_master, "restart_pending": self.restart_pending,
                 "counters": self._counters()}
 
@@ -154,10 +171,12 @@ class ClusterFacade:
             "processes": diag.processes(supervisors),
             "supervisorRunners": diag.supervisor_runners(supervisors),
             "placements": placements,
-            "eventLog": {"mode": self.event_log_mode, "historyLength": len(self._router.history),
+            "eventLog": {"mode": self.event_log_mode, "apiMode": self.api_event_log_mode,
+                         "historyLength": self._router.history_length,
                          "minFreeBytes": getattr(settings, "event_log_min_free_bytes", None)},
             "clusterConfig": state.cluster_config,
-            "warnings": diag.node_warnings(event_log_mode=self.event_log_mode, disk=resources["disk"],
+            "warnings": diag.node_warnings(event_log_mode=self.event_log_mode,
+                                           api_event_log_mode=self.api_event_log_mode, disk=resources["disk"],
                                            placements_=placements, node_id=self.node_id,
                                            restart_pending=self.restart_pending, session=session),
             "counters": self._counters(),

@@ -1,21 +1,26 @@
-"""Operations plumbing of one node: cluster config sync, live settings, in-place restart, trace janitor."""
+"""Operations plumbing of one node: cluster config sync, live settings, in-place restart, log shipping
+and the trace and runner log janitors."""
 
 import logging
 import os
 import time
+from collections.abc import Callable
 
 import trio
 
 from skulk.config import NodePaths, Settings
 from skulk.node.config_sync import ConfigSync
+from skulk.node.log_shipper import LogShipper
 from skulk.node.logs import set_structured_logging
 from skulk.node.restart import Restarter
 from skulk.node.traces import run_trace_janitor
 from skulk.routing.service import EventRouter
+from skulk.runner.runner_log import RunnerLogConfig, run_runner_log_janitor
 
 log = logging.getLogger(__name__)
 
 KV_BACKEND_ENV = "SKULK_KV_CACHE_BACKEND"
+FLOOR_ENV = "SKULK_EVENT_LOG_MIN_FREE_BYTES"
 
 
 class NodeOps:
@@ -27,17 +32,40 @@ class NodeOps:
         self.launch_env = dict(os.environ)  # what a restart execs with (live changes are in the file)
         self.restarter = Restarter(self.launch_env)
         self.config_sync = ConfigSync(router, self.apply_live)
-        set_structured_logging(settings.logging.enabled, node_id)
+        self.log_shipper = LogShipper(node_id)
+        self.live_listeners: list[Callable[[Settings], None]] = []  # told after every live change
+        self._apply_logging()
         self._export_kv_backend()
 
     def apply_live(self, file_settings: Settings) -> None:
         """Take the keys that change without a restart from settings the file describes."""
         s = self.settings
         inference = s.inference.model_copy(update={"kv_cache_backend": file_settings.inference.kv_cache_backend})
-        self.settings = s.model_copy(update={"inference": inference, "logging": file_settings.logging,
-                                             "tracing": file_settings.tracing})
-        set_structured_logging(self.settings.logging.enabled, self.node_id)
+        self.settings = s.model_copy(update={
+            "inference": inference, "logging": file_settings.logging, "tracing": file_settings.tracing,
+            "event_log_min_free_bytes": self._live_floor(file_settings)})
+        self._apply_logging()
         self._export_kv_backend()
+        for listener in self.live_listeners:
+            listener(self.settings)
+
+    def _live_floor(self, file_settings: Settings) -> int:
+        # The environment outranks the file, as at start-up: a floor set there stays.
+        if FLOOR_ENV in self.launch_env:
+            return self.settings.event_log_min_free_bytes
+        return file_settings.event_log_min_free_bytes
+
+    def _apply_logging(self) -> None:
+        settings = self.settings.logging
+        set_structured_logging(settings.enabled, self.node_id)
+        self.log_shipper.configure(settings.enabled, settings.ingest_url)
+
+    def runner_log_config(self) -> RunnerLogConfig | None:
+        """Where a runner started now writes its stderr; None when runner log files are off."""
+        settings = self.settings.logging
+        if settings.runner_log_max_bytes <= 0:
+            return None
+        return RunnerLogConfig(self.paths.runner_logs_dir, settings.runner_log_max_bytes, settings.runner_log_backups)
 
     def _export_kv_backend(self) -> None:
         # Runners read the backend from their environment; a value set at launch wins.
@@ -57,4 +85,7 @@ class NodeOps:
             await nursery.start(self.restarter.run, stop_node)
             # Retention is a live key: read it from the running settings on every pass.
             await nursery.start(run_trace_janitor, self.paths.traces_dir, lambda: self.settings.tracing.retention_days)
+            await nursery.start(run_runner_log_janitor, self.paths.runner_logs_dir,
+                                lambda: self.settings.logging.runner_log_retention_days)
+            await nursery.start(self.log_shipper.run)
             task_status.started()

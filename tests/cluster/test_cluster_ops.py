@@ -1,15 +1,17 @@
 """Operations on real node processes: config sync, diagnostics fan-out, metrics, restart, event log."""
 
 import json
-import signal
 
 import httpx
+import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from skulk.testing.cluster import wait_until
+from skulk.testing.serving import chat, ready_instance
 
 HUGE_FLOOR = str(10**18)  # more free space than any disk has: counting-only from the first event
+DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 def agreed(nodes, expected_ids):
@@ -94,7 +96,7 @@ def test_cluster_diagnostics_fan_out_with_partial_failure(cluster):
     assert all(e["ok"] for n, e in by_id.items() if n != dead_id)
 
 
-def test_metrics_move_with_traffic_and_restart_keeps_identity(cluster):
+def test_metrics_parse_and_move_with_traffic(cluster):
     cluster.extra_env["SKULK_EVENT_LOG_MIN_FREE_BYTES"] = "0"  # a small CI disk must not change the mode
     nodes, ids = start(cluster, ["a", "b"])
     a, b = nodes
@@ -112,44 +114,58 @@ def test_metrics_move_with_traffic_and_restart_keeps_identity(cluster):
     assert sum(mode_of.values()) == 1 and mode_of[a.get("/v1/diagnostics/node")["eventLog"]["mode"]] == 1
     assert ("skulk_malformed_messages_total", frozenset({("channel", "gossip")})) in after
 
-    a_id, pid = a.get("/node_id"), a.proc.pid
-    started = a.get("/v1/diagnostics/node")["runtime"]["startedAt"]
-    resp = httpx.post(f"{b.url}/admin/restart", params={"node_id": a_id}, timeout=10, trust_env=False)
-    assert resp.status_code == 200 and resp.json() == {"status": "restart_sent", "node_id": a_id}
-    again = httpx.post(f"{a.url}/admin/restart", timeout=5, trust_env=False)
-    assert again.status_code == 409 and again.json()["error"]["code"] == "restart_already_pending"
 
-    def restarted():
-        runtime = a.get("/v1/diagnostics/node")["runtime"]
-        return runtime["startedAt"] != started and runtime
-    # 1 s delay + a fresh interpreter's start-up; on a box at load ~9 imports alone took ~5 s and
-    # the whole restart ~10.5 s, so the deadline leaves room for a busy machine.
-    runtime = wait_until(restarted, 20, message="a answers again as a new process")
-    assert a.get("/node_id") == a_id and runtime["pid"] == pid == a.proc.pid and a.alive()
-    wait_until(lambda: agreed(nodes, ids), 15, message="the restarted node rejoins")
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    from skulk.models import ensure_model_dir
+    root = tmp_path_factory.mktemp("models")
+    ensure_model_dir(DEFAULT_MODEL, root, offline=True)
+    return root
 
 
-def test_event_log_counting_only_below_the_floor_then_persisting_again(cluster):
-    cluster.extra_env["SKULK_EVENT_LOG_MIN_FREE_BYTES"] = HUGE_FLOOR
+def events_response(node) -> tuple[list, str]:
+    resp = httpx.get(node.url + "/events", timeout=10, trust_env=False)
+    assert resp.status_code == 200, resp.text
+    return resp.json(), resp.headers["X-Skulk-Event-Log-Mode"]
+
+
+def test_event_log_counting_only_below_the_floor_then_persisting_again(cluster, models_dir):
+    pytest.importorskip("skulk.runner.supervisor")
+    cluster.extra_env.update({"SKULK_MODELS_DIR": str(models_dir), "SKULK_DEFAULT_MODEL__AUTO_PLACE": "false"})
+    (cluster.root / "solo").mkdir(parents=True)  # the floor in the node's own skulk.yaml: PUT /config can lower it
+    (cluster.root / "solo" / "skulk.yaml").write_text(f"event_log_min_free_bytes: {HUGE_FLOOR}\n")
     node = cluster.add_node("solo")
     cluster.wait_ready(node)
+    resp = node.post("/place_instance", {"model_id": DEFAULT_MODEL, "min_nodes": 1})
+    assert resp.status_code == 200, resp.text
+    ready_instance(node, DEFAULT_MODEL, timeout=180)
+    answer = chat(node, DEFAULT_MODEL, "What is the capital of France?", max_tokens=4)
+    assert answer["usage"]["completion_tokens"] > 0  # serving does not need the disk
     node.post("/debug/test_events", {"count": 20, "note": "floor-"})
-    events = wait_until(lambda: len(node.get("/events")) >= 20 and node.get("/events"), 10, message="indexed")
-    assert sum("TestEvent" in e for e in events) == 20
-    resp = httpx.get(node.url + "/events", timeout=3, trust_env=False)
-    assert resp.headers["X-Skulk-Event-Log-Mode"] == "counting_only"
+    wait_until(lambda: metrics(node)[("skulk_events_indexed_total", frozenset())] >= 20, 10, message="indexed")
+    events, mode = events_response(node)
+    assert events == [] and mode == "counting_only"  # counted, not written: GET /events thins
     diag = node.get("/v1/diagnostics/node")
-    assert diag["eventLog"]["mode"] == "counting_only" and any("counting-only" in w for w in diag["warnings"])
-    assert metrics(node)[("skulk_event_log_mode", frozenset({("mode", "counting_only")}))] == 1
-    active = node.home / "event_log" / "master" / "events.bin"
-    assert active.stat().st_size == 0
+    assert diag["eventLog"]["mode"] == diag["eventLog"]["apiMode"] == "counting_only"
+    assert sum("counting-only" in w for w in diag["warnings"]) == 2
+    samples = metrics(node)
+    assert samples[("skulk_event_log_mode", frozenset({("mode", "counting_only")}))] == 1
+    assert samples[("skulk_api_event_log_mode", frozenset({("mode", "counting_only")}))] == 1
+    logs = node.home / "event_log"
+    assert (logs / "master" / "events.bin").stat().st_size == 0 == (logs / "api" / "events.bin").stat().st_size
 
-    node.kill(signal.SIGTERM)
-    node.env["SKULK_EVENT_LOG_MIN_FREE_BYTES"] = "1"
-    node.start()
-    cluster.wait_ready(node)
-    wait_until(lambda: node.get("/v1/diagnostics/node")["eventLog"]["mode"] == "persisting", 10)
+    # Space is back: a lower floor applies live, and the next append finds the disk fine again.
+    resp = httpx.put(node.url + "/config", json={"config": {"event_log_min_free_bytes": 1}}, timeout=10,
+                     trust_env=False)
+    assert resp.status_code == 200 and resp.json()["requiresRestart"] is False, resp.text
+    wait_until(lambda: node.get("/v1/diagnostics/node")["eventLog"]["apiMode"] == "persisting", 10)
     node.post("/debug/test_events", {"count": 5, "note": "again-"})
-    wait_until(lambda: active.exists() and active.stat().st_size > 0, 10, message="events written to disk again")
-    resp = httpx.get(node.url + "/events", timeout=3, trust_env=False)
-    assert resp.headers["X-Skulk-Event-Log-Mode"] == "persisting"
+
+    def written_notes():
+        events, mode = events_response(node)
+        notes = [e["TestEvent"]["note"] for e in events if "TestEvent" in e]
+        return mode == "persisting" and len(notes) == 5 and notes
+    assert wait_until(written_notes, 10, message="events served again") == [f"again-{i}" for i in range(5)]
+    assert node.get("/v1/diagnostics/node")["eventLog"]["mode"] == "persisting"
+    for name in ("master", "api"):
+        assert (logs / name / "events.bin").stat().st_size > 0, name
