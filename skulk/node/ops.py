@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 KV_BACKEND_ENV = "SKULK_KV_CACHE_BACKEND"
 FLOOR_ENV = "SKULK_EVENT_LOG_MIN_FREE_BYTES"
+# Set where an external shipper (Vector) reads stdout: JSON lines on from boot, no built-in shipping.
+LOGGING_EXTERNAL_ENV = "SKULK_LOGGING_EXTERNAL"
 
 
 class NodeOps:
@@ -55,10 +57,14 @@ class NodeOps:
             return self.settings.event_log_min_free_bytes
         return file_settings.event_log_min_free_bytes
 
+    @property
+    def logging_external(self) -> bool:
+        return self.launch_env.get(LOGGING_EXTERNAL_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
     def _apply_logging(self) -> None:
-        settings = self.settings.logging
-        set_structured_logging(settings.enabled, self.node_id)
-        self.log_shipper.configure(settings.enabled, settings.ingest_url)
+        settings, external = self.settings.logging, self.logging_external
+        set_structured_logging(settings.enabled or external, self.node_id)
+        self.log_shipper.configure(settings.enabled and not external, settings.ingest_url)
 
     def runner_log_config(self) -> RunnerLogConfig | None:
         """Where a runner started now writes its stderr; None when runner log files are off."""

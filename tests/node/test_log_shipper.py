@@ -196,3 +196,24 @@ def test_put_config_switches_shipping_and_runner_logs_live(tmp_path, monkeypatch
         assert ops.log_shipper.url == ""  # a URL alone ships nothing
     finally:
         ops.apply_live(Settings())  # the stdout sink off again
+
+
+def test_an_external_shipper_gets_json_stdout_from_boot_and_no_built_in_shipping(tmp_path, monkeypatch):
+    from skulk.config import Settings, resolve_paths
+    from skulk.node.logs import structured_logging_enabled
+    from skulk.node.ops import KV_BACKEND_ENV, LOGGING_EXTERNAL_ENV, NodeOps
+
+    monkeypatch.setenv(KV_BACKEND_ENV, "default")
+    monkeypatch.setenv(LOGGING_EXTERNAL_ENV, "1")
+    paths = resolve_paths(Settings(), {}, user_home=tmp_path)
+    ops = NodeOps("n1", Settings(), paths, router=None)  # logging.enabled is false in the file
+    try:
+        assert structured_logging_enabled() and ops.log_shipper.url == ""
+        on = {"enabled": True, "ingest_url": "http://127.0.0.1:9428/insert/jsonline"}
+        ops.apply_live(Settings.model_validate({"logging": on}))
+        assert structured_logging_enabled() and ops.log_shipper.url == ""  # Vector ships, not us
+    finally:
+        monkeypatch.delenv(LOGGING_EXTERNAL_ENV)
+        ops.launch_env.pop(LOGGING_EXTERNAL_ENV)
+        ops.apply_live(Settings())
+    assert not structured_logging_enabled()
