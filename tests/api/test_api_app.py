@@ -3,33 +3,7 @@
 from starlette.testclient import TestClient
 
 from skulk.api.app import create_app
-from skulk.models import ModelCatalog
-from skulk.types.state import State
-
-
-class FakePort:
-    node_id = "12D3KooWfake"
-    friendly_name = "fake"
-    session = None
-    is_master = False
-    state = State()
-    history = []
-    catalog = ModelCatalog()
-
-    def live_telemetry(self):
-        return {}, {}
-
-    def node_memory(self):
-        return {}
-
-    def node_names(self):
-        return {}
-
-    def diagnostics(self):
-        return {"counters": {}}
-
-    def cancel_stream(self, command_id):
-        return False
+from skulk.testing.fake_port import FakePort
 
 
 def client():

@@ -9,39 +9,22 @@ from starlette.testclient import TestClient
 
 from skulk.api.app import create_app
 from skulk.api.routes_dashboard import normalize_base_path
-from skulk.models import ModelCatalog
-from skulk.types.state import State
+from skulk.testing.fake_port import FakePort
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
 
-class FakePort:
-    node_id = "12D3KooWfake"
-    friendly_name = "fake"
-    session = None
-    is_master = False
-    state = State()
-    history = []
-    catalog = ModelCatalog()
-
+class ConfigPort(FakePort):
     def __init__(self):
+        super().__init__()
         self.broadcasts = []
-
-    def live_telemetry(self):
-        return {}, {}
-
-    def node_memory(self):
-        return {}
-
-    def node_names(self):
-        return {}
 
     def broadcast_config(self, values):
         self.broadcasts.append(values)
 
 
 def client(base_path="", port=None):
-    app = create_app(port or FakePort(), dashboard_base_path=base_path)
+    app = create_app(port or ConfigPort(), dashboard_base_path=base_path)
     return TestClient(app, raise_server_exceptions=False)
 
 
@@ -107,7 +90,7 @@ def test_get_config_without_a_file(in_tmp):
 
 def test_put_config_writes_validates_and_keeps_the_token(in_tmp):
     (in_tmp / "skulk.yaml").write_text("hf_token: secret\ntracing:\n  retention_days: 3\n")
-    port = FakePort()
+    port = ConfigPort()
     c = client(port=port)
     assert "hf_token" not in c.get("/config").json()["config"]
     resp = c.put("/config", json={"config": {"tracing": {"retention_days": 9}}})

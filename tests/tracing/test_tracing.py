@@ -9,14 +9,13 @@ import trio
 from starlette.testclient import TestClient
 
 from skulk.api.app import create_app
-from skulk.models import ModelCatalog
 from skulk.node.trace_stats import RequestTimes, rank_events, request_events, source_nodes, spans_of, trace_stats
 from skulk.node.traces import (
     is_expired, load_trace, merge_trace, prune_old_trace_files, run_trace_janitor, run_trace_writer, write_merged,
     write_trace,
 )
+from skulk.testing.fake_port import FakePort
 from skulk.types.events import IndexedEvent, TestEvent, TraceEventData, TracesMerged
-from skulk.types.state import State
 
 ARGS = {"nodeId": "nodeA", "friendlyName": "a", "modelId": "m/one", "taskKind": "TextGeneration"}
 
@@ -93,29 +92,16 @@ async def _janitor_scenario(tmp_path):
     assert new.exists()
 
 
-class FakePort:
-    node_id = "nodeA"
-    friendly_name = "a"
-    session = None
-    is_master = False
-    state = State()
-    history = []
-    catalog = ModelCatalog()
-
+class TracedPort(FakePort):
     def __init__(self, traces_dir):
+        super().__init__(node_id="nodeA", friendly_name="a")
         self.traces_dir = traces_dir
-
-    def live_telemetry(self):
-        return {}, {}
-
-    def node_names(self):
-        return {}
 
 
 def test_trace_routes_list_show_stats_raw_and_delete(tmp_path):
     t = RequestTimes(sent=100.0, task_seen=100.5, first_token=101.0, last_token=103.0, closed=103.25)
     write_trace(tmp_path, "task-1", request_events(t, ARGS))
-    c = TestClient(create_app(FakePort(tmp_path)), raise_server_exceptions=False, backend="trio")
+    c = TestClient(create_app(TracedPort(tmp_path)), raise_server_exceptions=False, backend="trio")
     rows = c.get("/v1/traces").json()["traces"]
     assert [r["taskId"] for r in rows] == ["task-1"]
     assert rows[0]["modelId"] == "m/one" and rows[0]["sourceNodes"] == [{"nodeId": "nodeA", "friendlyName": "a"}]
