@@ -10,7 +10,9 @@ import trio
 
 from skulk.errors import SkulkError
 from skulk.master.decide import ReconcileParams, decide_command, reconcile
+from skulk.master.persistence import MasterPersistence
 from skulk.master.sequencer import Sequencer
+from skulk.master.snapshot_policy import REPLAY_TAIL_RETENTION_EVENTS, SNAPSHOT_EVENT_CADENCE
 from skulk.types import events as ev
 from skulk.types.ids import NodeId, SessionId
 from skulk.types.state import State
@@ -34,15 +36,13 @@ class MasterService:
         seed: State | None = None, log_dir: Path | None = None,
         reconcile_params: ReconcileParams | None = None, reconcile_interval: float = 2.0,
         command_hook: CommandHook | None = None, reconcile_hook: ReconcileHook | None = None,
-        log_min_free_bytes: int = 2 * 1024**3,
+        log_min_free_bytes: int = 2 * 1024**3, snapshot_cadence: int = SNAPSHOT_EVENT_CADENCE,
+        log_tail_events: int = REPLAY_TAIL_RETENTION_EVENTS,
     ):
         self.node_id = node_id
         self.session = session
         self._send = send
         self._seed = seed
-        self._log_dir = log_dir
-        self._disk_log = None
-        self._log_min_free = log_min_free_bytes
         self._params = reconcile_params or ReconcileParams(timedelta(seconds=30), timedelta(seconds=60))
         self._reconcile_interval = reconcile_interval
         self._command_hook = command_hook
@@ -52,6 +52,9 @@ class MasterService:
         self._pushers: dict[NodeId, trio.MemorySendChannel] = {}
         self.started_at = _utc_now()
         self.counters = {"indexed": 0, "commands": 0, "command_errors": 0}
+        # the event log, State snapshots every `snapshot_cadence` events, compaction after each
+        self.persistence = MasterPersistence(log_dir, session, self.counters, cadence=snapshot_cadence,
+                                             tail=log_tail_events, free_space_floor_bytes=log_min_free_bytes)
 
     @property
     def state(self) -> State:
@@ -60,13 +63,13 @@ class MasterService:
     @property
     def event_log_mode(self) -> str:
         """persisting | counting_only (disk trouble or under the free-space floor) | disabled."""
-        return self._disk_log.mode if self._disk_log is not None else "disabled"
+        return self.persistence.mode
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        self._open_disk_log()
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                nursery.start_soon(self.persistence.run)
                 if self._seed is not None:  # carried facts become event 0 of the new session
                     self._commit([self.sequencer.index(ev.StateSnapshotHydrated(state=self._seed), _utc_now())])
                 nursery.start_soon(self._reconcile_loop)
@@ -74,22 +77,10 @@ class MasterService:
                 async for peer, msg in self._inbox:
                     await self._handle(peer, msg)
         finally:
-            if self._disk_log is not None:
-                self._disk_log.close()
+            await self.persistence.close(self.state)  # forced snapshot: shielded, time-bounded
 
     def set_log_free_space_floor(self, floor_bytes: int) -> None:
-        self._log_min_free = floor_bytes
-        if self._disk_log is not None:
-            self._disk_log.set_free_space_floor(floor_bytes)
-
-    def _open_disk_log(self) -> None:
-        if self._log_dir is None:
-            return
-        try:
-            from skulk.store.event_log import DiskEventLog
-            self._disk_log = DiskEventLog(self._log_dir, free_space_floor_bytes=self._log_min_free)
-        except Exception as exc:  # noqa: BLE001 - serving must go on without a disk log
-            log.warning("master event log unavailable (%s); not persisting", exc)
+        self.persistence.set_free_space_floor(floor_bytes)
 
     async def _handle(self, peer: NodeId, msg) -> None:
         if getattr(msg, "session", None) != self.session:
@@ -125,9 +116,7 @@ class MasterService:
         if not indexed:
             return
         self.counters["indexed"] += len(indexed)
-        if self._disk_log is not None:
-            for ie in indexed:
-                self._disk_log.append(ie)
+        self.persistence.append(indexed, self.state)
         for peer in list(self._pushers):
             self._push_to(peer, indexed)
 
