@@ -9,12 +9,11 @@ thread one at a time, and events applied meanwhile wait in memory until it ends.
 
 import logging
 import shutil
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import trio
 
+from skulk.store.deferred_writes import DeferredWrites
 from skulk.store.event_log import DiskEventLog, DiskUsageFn, GiB
 from skulk.types.events import IndexedEvent, StateSnapshotHydrated
 
@@ -39,12 +38,10 @@ class ApiEventLog:
         self._keep_last = keep_last
         self._log_options = {"free_space_floor_bytes": free_space_floor_bytes,
                              "free_check_every": free_check_every, "disk_usage": disk_usage}
-        self._pending: list[IndexedEvent] = []  # applied while a worker thread holds the log
-        self._busy = False
-        self._reopen_due = False
+        self._writes: DeferredWrites[IndexedEvent] = DeferredWrites(self._write)
+        self._reopen_due = False  # appends wait (held) until the reopen starts
         self._compact_due = False
         self._since_check = 0
-        self._lock = trio.Lock()  # one worker-thread job at a time
         self._wake = trio.Event()
         self.compactions = 0
         self._log: DiskEventLog | None = self._open()
@@ -64,10 +61,7 @@ class ApiEventLog:
         return self._log.persisted_count if self._log is not None else 0
 
     def append(self, ie: IndexedEvent) -> None:
-        if self._busy or self._reopen_due:
-            self._pending.append(ie)
-        else:
-            self._write(ie)
+        self._writes.append(ie)
 
     def set_free_space_floor(self, floor_bytes: int) -> None:
         """Applies to this log now and to the logs opened after the next reset."""
@@ -77,23 +71,24 @@ class ApiEventLog:
 
     def reset(self) -> None:
         """A new session: drop what waits, archive the old file and start a fresh one."""
-        self._pending.clear()
+        self._writes.discard()
         self._since_check = 0
         self._compact_due = False
         self._reopen_due = True
+        self._writes.hold()
         self._wake.set()
 
     async def read_all(self) -> list[IndexedEvent]:
         """Every event the log holds, oldest first (a counting-only spell leaves it thinner)."""
-        async with self._lock:
+        async with self._writes.lock:
             await self._maintain()  # a due reset must hide the old session's events
             disk_log = self._log
             if disk_log is None:
                 return []
             try:
-                return await self._in_thread(disk_log.read_range, disk_log.start_idx)
+                return await self._writes.in_thread(disk_log.read_range, disk_log.start_idx)
             finally:
-                self._flush()
+                self._writes.flush()
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Runs the due jobs (reopen, compaction) as appends and resets ask for them."""
@@ -102,10 +97,10 @@ class ApiEventLog:
             while True:
                 await self._wake.wait()
                 self._wake = trio.Event()
-                async with self._lock:
+                async with self._writes.lock:
                     await self._maintain()
         finally:
-            if not self._busy:
+            if not self._writes.busy:
                 self.close()
 
     def close(self) -> None:
@@ -130,29 +125,18 @@ class ApiEventLog:
                 self._compact_due = True
                 self._wake.set()
 
-    def _flush(self) -> None:
-        pending, self._pending = self._pending, []
-        for ie in pending:
-            self._write(ie)
-
     async def _maintain(self) -> None:
         """Run due jobs in a worker thread (the caller holds the lock), then write what waited."""
         while self._reopen_due or self._compact_due:
             if self._reopen_due:
                 self._reopen_due = self._compact_due = False
-                self._log = await self._in_thread(self._reopen, self._log)
+                self._writes.release()  # the job holds the log from here
+                self._log = await self._writes.in_thread(self._reopen, self._log)
             else:
                 self._compact_due = False
-                if self._log is not None and await self._in_thread(self._log.compact, self._keep_last):
+                if self._log is not None and await self._writes.in_thread(self._log.compact, self._keep_last):
                     self.compactions += 1
-        self._flush()
-
-    async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
-        self._busy = True
-        try:
-            return await trio.to_thread.run_sync(fn, *args)
-        finally:
-            self._busy = False
+        self._writes.flush()
 
     def _reopen(self, old: DiskEventLog | None) -> DiskEventLog | None:
         if old is not None:

@@ -21,7 +21,7 @@ class DeferredWrites(Generic[T]):
         self._pending: list[T] = []
         self._busy = False
         self._held = False
-        self._lock = trio.Lock()  # one worker-thread job at a time
+        self.lock = trio.Lock()  # one worker-thread job at a time (hold it to run several in a row)
 
     @property
     def busy(self) -> bool:
@@ -32,8 +32,11 @@ class DeferredWrites(Generic[T]):
         return len(self._pending)
 
     def hold(self) -> None:
-        """Queue appends from now on, until the next job ends (one is due but not started yet)."""
+        """Queue appends from now on, until release() or the end of the next run_in_thread job."""
         self._held = True
+
+    def release(self) -> None:
+        self._held = False
 
     def append(self, item: T) -> None:
         if self._busy or self._held:
@@ -46,15 +49,26 @@ class DeferredWrites(Generic[T]):
 
         The thread may use the log freely: no append reaches it until `fn` returns.
         """
-        async with self._lock:
-            self._busy = True
+        async with self.lock:
             try:
-                return await trio.to_thread.run_sync(fn, *args)
+                return await self.in_thread(fn, *args)
             finally:
-                self._busy = self._held = False
+                self._held = False
                 self.flush()
+
+    async def in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Like run_in_thread, for a caller holding `lock`: appends wait until it calls flush()."""
+        self._busy = True
+        try:
+            return await trio.to_thread.run_sync(fn, *args)
+        finally:
+            self._busy = False
 
     def flush(self) -> None:
         pending, self._pending = self._pending, []
         for item in pending:
             self._write(item)
+
+    def discard(self) -> None:
+        """Drop what waits unwritten."""
+        self._pending.clear()
