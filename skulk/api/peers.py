@@ -10,10 +10,16 @@ import httpx
 import trio
 
 from skulk.api.port import ClusterPort
-from skulk.errors import NotFound
+from skulk.errors import NotFound, SkulkError
 from skulk.types.ids import NodeId
 
 FANOUT_TIMEOUT_S = 5.0
+
+
+class PeerUnreachable(SkulkError):
+    """A live peer that did not answer a proxied request."""
+
+    status = 502
 
 
 def base_url(ip: str, port: int) -> str:
@@ -76,3 +82,22 @@ async def fan_out(port: ClusterPort, path: str, local: Any, key: str) -> list[di
     own_urls = candidate_urls(port, port.node_id)
     own = {"nodeId": port.node_id, "url": own_urls[0] if own_urls else None, "ok": True, key: local, "error": None}
     return [own, *(results[n] for n in others)]
+
+
+async def call_peer(port: ClusterPort, node_id: NodeId, method: str, path: str, *, content: bytes | None = None,
+                    timeout: float = FANOUT_TIMEOUT_S) -> httpx.Response:
+    """One request to a peer's own API, its answer whatever the status: 404 when the node is not a
+    live peer, 502 when it does not answer."""
+    if not candidate_urls(port, node_id):
+        raise NotFound(f"Node {node_id} is not a live peer with an API", param="node_id")
+    headers = {"content-type": "application/json"} if content is not None else None
+    async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+        try:
+            with trio.fail_after(timeout):
+                url = await resolve_peer(client, port, node_id)
+                return await client.request(method, url + path, content=content, headers=headers)
+        except NotFound as exc:
+            raise PeerUnreachable(exc.message, param="node_id") from exc
+        except (trio.TooSlowError, httpx.HTTPError) as exc:
+            raise PeerUnreachable(f"Node {node_id} did not answer {method} {path}: "
+                                  f"{str(exc) or type(exc).__name__}", param="node_id") from exc

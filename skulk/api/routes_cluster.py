@@ -1,8 +1,6 @@
-"""Cluster routes: node id, replicated state with merged telemetry, events, diagnostics."""
+"""Cluster routes: node id, replicated state with merged telemetry, events (diagnostics: routes_diagnostics)."""
 
 import os
-import socket
-from datetime import datetime, timezone
 from typing import Any
 
 import anyio
@@ -10,8 +8,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from skulk import __version__
-from skulk.api.peers import fan_out
+from skulk.api import routes_diagnostics
 from skulk.api.port import ClusterPort
 from skulk.api.routing import RouteSpec, read_json_model
 from skulk.errors import NotFound
@@ -72,44 +69,6 @@ async def get_events(request: Request) -> JSONResponse:
         lambda: JSONResponse([_dump(ie)["event"] for ie in events], headers={EVENT_LOG_MODE_HEADER: mode}))
 
 
-def node_diagnostics(port: ClusterPort) -> dict[str, Any]:
-    session = port.session
-    runtime = {
-        "nodeId": port.node_id,
-        "hostname": socket.gethostname(),
-        "friendlyName": port.friendly_name,
-        "isMaster": port.is_master,
-        "masterNodeId": session.master_node_id if session else None,
-        "sessionId": _dump(session) if session else None,
-        "cwd": os.getcwd(),
-        "skulkVersion": __version__,
-        "skulkCommit": None,
-        "pythonUnbuffered": bool(os.environ.get("PYTHONUNBUFFERED")),
-        "tracingEnabled": port.state.tracing_enabled,
-        "lastEventAppliedIdx": port.state.last_event_applied_idx,
-        "pid": os.getpid(),
-    }
-    extra = port.diagnostics()
-    runtime.update(extra.pop("runtime", {}))
-    return {"generatedAt": _now(), "runtime": runtime, **extra}
-
-
-async def get_node_diagnostics(request: Request) -> JSONResponse:
-    return JSONResponse(node_diagnostics(_port(request)))
-
-
-async def get_cluster_diagnostics(request: Request) -> JSONResponse:
-    port = _port(request)
-    session = port.session
-    nodes = await fan_out(port, "/v1/diagnostics/node", node_diagnostics(port), key="diagnostics")
-    return JSONResponse({"generatedAt": _now(), "localNodeId": port.node_id,
-                         "masterNodeId": session.master_node_id if session else None, "nodes": nodes})
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
-
-
 async def post_test_events(request: Request) -> JSONResponse:
     if os.environ.get("SKULK_DEBUG_ROUTES") != "1":
         raise NotFound("Not Found")
@@ -124,9 +83,7 @@ ROUTES = [
     RouteSpec("GET", "/node_id", get_node_id, "This node's id (a JSON string)", "cluster"),
     RouteSpec("GET", "/state", get_state, "Replicated cluster state with live telemetry", "cluster"),
     RouteSpec("GET", "/events", get_events, "Indexed events of the current session", "cluster"),
-    RouteSpec("GET", "/v1/diagnostics/node", get_node_diagnostics, "This node's diagnostics", "diagnostics"),
-    RouteSpec("GET", "/v1/diagnostics/cluster", get_cluster_diagnostics,
-              "Every live node's diagnostics (partial failures are reported per node)", "diagnostics"),
     RouteSpec("POST", "/debug/test_events", post_test_events, "Emit test events (debug builds)",
               "debug", request_model=TestEventsRequest, include_in_schema=False),
+    *routes_diagnostics.ROUTES,  # its own module; served with this group
 ]

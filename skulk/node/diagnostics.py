@@ -4,6 +4,7 @@ Built on demand from the node's live objects; every reading is best effort, so o
 probe leaves a null rather than failing the whole document.
 """
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,6 +19,7 @@ from skulk.types.state import State
 log = logging.getLogger(__name__)
 
 DISK_LOW_BYTES = 10 * 1024**3
+RECENT_RUNNER_ENTRIES = 20
 
 
 def dump(model: Any) -> Any:
@@ -36,6 +38,26 @@ def status_name(status: Any) -> str:
     return type(status).__name__
 
 
+@functools.cache
+def skulk_commit() -> str | None:
+    """The git commit of a source checkout of skulk (None when installed from a package)."""
+    def read() -> str | None:
+        git = Path(__file__).resolve().parents[2] / ".git"
+        if git.is_file():  # a worktree: "gitdir: <path>"
+            git = Path(git.read_text().split(":", 1)[1].strip())
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head
+        ref = head[5:]
+        if (git / ref).is_file():
+            return (git / ref).read_text().strip()
+        for line in (git / "packed-refs").read_text().splitlines():
+            if line.endswith(" " + ref):
+                return line.split()[0]
+        return None
+    return _try(read)
+
+
 def resources(gathered: Any, home: Path) -> dict[str, Any]:
     """The heartbeat's last memory reading next to fresh ones (they differ when it is stale)."""
     return {
@@ -48,9 +70,13 @@ def resources(gathered: Any, home: Path) -> dict[str, Any]:
     }
 
 
-def supervisor_runners(supervisors: Mapping[str, Any]) -> list[dict[str, Any]]:
+def supervisor_runners(supervisors: Mapping[str, Any], recorder: Any = None) -> list[dict[str, Any]]:
+    """One row per supervised runner; with the flight recorder, since when it has had its status
+    and its latest entries."""
     rows = []
     for runner_id, sup in supervisors.items():
+        recent = recorder.entries(runner_id=runner_id) if recorder is not None else []
+        changes = [e for e in recent if e["kind"] == "runner_status"]
         rows.append({
             "runnerId": runner_id,
             "instanceId": getattr(sup.instance, "instance_id", None),
@@ -61,6 +87,8 @@ def supervisor_runners(supervisors: Mapping[str, Any]) -> list[dict[str, Any]]:
             "status": status_name(getattr(sup, "status", None)),
             "activeTasks": sorted(getattr(sup, "active_tasks", ())),
             "logFile": str(path) if (path := getattr(getattr(sup, "log_file", None), "path", None)) else None,
+            "statusSince": changes[-1]["at"] if changes else None,
+            "recentEntries": recent[-RECENT_RUNNER_ENTRIES:],
         })
     return rows
 
@@ -88,6 +116,30 @@ def placements(state: State, node_id: NodeId, session: SessionId | None) -> list
         rows.append({"instanceId": instance_id, "modelId": assignments.model_id, "masterNodeId": master,
                      "masterIsPlacementNode": master in nodes, "localNodeIsPlacementNode": node_id in nodes,
                      "placementNodeIds": nodes, "runners": runners, "warnings": warnings})
+    return rows
+
+
+def runner_synopses(state: State, timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every placed runner in the cluster: where it runs, its status, its open tasks, and when
+    the merged timeline last mentioned it."""
+    last_at: dict[str, str] = {}
+    for entry in timeline:
+        if entry.get("runnerId"):
+            last_at[entry["runnerId"]] = entry.get("at")
+    rows = []
+    for instance_id, inst in state.instances.items():
+        assignments = inst.shard_assignments
+        open_tasks = sorted(tid for tid, task in state.tasks.items()
+                            if task.instance_id == instance_id and task.task_status.value in ("Pending", "Running"))
+        for node, runner_id in assignments.node_to_runner.items():
+            shard = assignments.runner_to_shard.get(runner_id)
+            status = state.runners.get(runner_id)
+            rows.append({"runnerId": runner_id, "nodeId": node, "instanceId": instance_id,
+                         "modelId": assignments.model_id, "rank": getattr(shard, "device_rank", None),
+                         "worldSize": getattr(shard, "world_size", None),
+                         "status": status_name(status) if status is not None else None,
+                         "error": getattr(status, "error_message", None), "openTaskIds": open_tasks,
+                         "lastEntryAt": last_at.get(runner_id)})
     return rows
 
 

@@ -5,8 +5,8 @@ import math
 import trio
 
 from skulk.types.chunks import ErrorChunk
-from skulk.types.events import TaskFailed, TaskStatusUpdated
-from skulk.types.ids import CommandId, NodeId
+from skulk.types.events import TaskCreated, TaskFailed, TaskStatusUpdated
+from skulk.types.ids import CommandId, NodeId, TaskId
 from skulk.types.state import State
 from skulk.types.tasks import SERVING_TASK_TYPES, TaskStatus
 
@@ -15,6 +15,7 @@ SESSION_CHANGED = ErrorChunk(
     error_message="The cluster session changed (master failover) while this request was in flight; please retry")
 CANCELLED = ErrorChunk(error_type="cancelled", status_code=500, retryable=True,
                        error_message="The request was cancelled because its instance was deleted")
+CANCELLED_BY_REQUEST = ErrorChunk(error_type="cancelled", status_code=499, error_message="Command cancelled.")
 
 
 def node_lost(node: NodeId) -> ErrorChunk:
@@ -26,6 +27,9 @@ class StreamRegistry:
     def __init__(self) -> None:
         self._streams: dict[CommandId, trio.MemorySendChannel] = {}
         self._next_seq: dict[CommandId, int] = {}
+        # Tasks of open streams, from TaskCreated: a cancelled command's task leaves the state in the
+        # same batch as its Cancelled status, so the state alone cannot name the stream.
+        self._tasks: dict[TaskId, tuple[CommandId, str]] = {}  # task -> (its stream, its instance)
 
     def __len__(self) -> int:
         return len(self._streams)
@@ -44,6 +48,7 @@ class StreamRegistry:
         self._next_seq.pop(command_id, None)
         if send is not None:
             send.close()
+            self._tasks = {t: ci for t, ci in self._tasks.items() if ci[0] != command_id}
 
     def deliver(self, command_id: CommandId, sequence: int, chunk) -> bool:
         send = self._streams.get(command_id)
@@ -75,11 +80,24 @@ class StreamRegistry:
         """TaskFailed and cancellations end the owning stream with the reason."""
         for ie in indexed:
             event = ie.event
-            task = state.tasks.get(getattr(event, "task_id", ""))
-            if task is None or not isinstance(task, SERVING_TASK_TYPES):
+            if isinstance(event, TaskCreated):
+                if isinstance(event.task, SERVING_TASK_TYPES) and event.task.command_id in self._streams:
+                    self._tasks[event.task_id] = (event.task.command_id, event.task.instance_id)
                 continue
+            known = self._tasks.get(getattr(event, "task_id", "")) or _in_state(state, getattr(event, "task_id", ""))
+            if known is None:
+                continue
+            command_id, instance_id = known
             if isinstance(event, TaskFailed):
-                self.fail(task.command_id, ErrorChunk(error_type=event.error_type, error_message=event.error_message,
-                                                      status_code=500, retryable=event.error_type == "instance_lost"))
+                self.fail(command_id, ErrorChunk(error_type=event.error_type, error_message=event.error_message,
+                                                 status_code=500, retryable=event.error_type == "instance_lost"))
             elif isinstance(event, TaskStatusUpdated) and event.task_status == TaskStatus.Cancelled:
-                self.fail(task.command_id, CANCELLED)
+                # Instance deletion cancels its tasks; a CancelCommand (e.g. a diagnostics cancel) leaves it.
+                deleted = instance_id not in state.instances
+                self.fail(command_id, CANCELLED if deleted else CANCELLED_BY_REQUEST)
+
+
+def _in_state(state: State, task_id: str) -> tuple[CommandId, str] | None:
+    """A serving task's (stream, instance) from the state, for a TaskCreated this node never saw."""
+    task = state.tasks.get(task_id)
+    return (task.command_id, task.instance_id) if isinstance(task, SERVING_TASK_TYPES) else None

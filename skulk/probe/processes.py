@@ -2,6 +2,7 @@
 
 import os
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 import psutil
@@ -56,3 +57,36 @@ def process_table(roles: dict[int, str] | None = None) -> list[dict[str, Any]]:
     for pid in [pid for pid in _SEEN if pid not in alive]:
         del _SEEN[pid]
     return rows
+
+
+def _reading(proc: psutil.Process) -> dict[str, Any]:
+    with proc.oneshot():
+        return {"pid": proc.pid, "cpuPercent": proc.cpu_percent(None), "memoryPercent": round(proc.memory_percent(), 3),
+                "rss": proc.memory_info().rss, "numThreads": proc.num_threads(), "status": proc.status()}
+
+
+def sample_processes(roles: dict[int, str], duration_s: float, interval_s: float = 0.5, *,
+                     sleep: Any = time.sleep, clock: Any = time.time) -> dict[str, Any]:
+    """CPU, memory and thread counts of these pids every `interval_s` for `duration_s` (blocking:
+    run it in a thread). Best effort: a process that ends or refuses is named in `errors`."""
+    errors: list[str] = []
+    procs: dict[int, psutil.Process] = {}
+    for pid in roles:
+        try:
+            procs[pid] = psutil.Process(pid)
+            procs[pid].cpu_percent(None)  # the baseline the first sample's CPU % is measured from
+        except psutil.Error as exc:
+            errors.append(f"pid {pid}: {type(exc).__name__}")
+    samples = []
+    for _ in range(max(1, round(duration_s / interval_s))):
+        sleep(interval_s)
+        rows = []
+        for pid, proc in list(procs.items()):
+            try:
+                rows.append({**_reading(proc), "role": roles[pid]})
+            except psutil.Error as exc:
+                errors.append(f"pid {pid}: {type(exc).__name__} after {len(samples)} samples")
+                del procs[pid]
+        at = datetime.fromtimestamp(clock(), timezone.utc).isoformat(timespec="microseconds")
+        samples.append({"at": at, "processes": rows})
+    return {"durationSeconds": duration_s, "intervalSeconds": interval_s, "samples": samples, "errors": errors}

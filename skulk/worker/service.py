@@ -26,12 +26,14 @@ log = logging.getLogger(__name__)
 
 SupervisorFactory = Callable[..., "RunnerSupervisor"]
 OutputSink = Callable[[object, "RunnerOutput"], None]  # (task, output) for rank 0's chunks
+Recorder = Callable[..., object]  # (kind, **camelCase fields): the node's flight recorder
 
 
 class WorkerService:
     def __init__(self, node_id: NodeId, router: EventRouter, make_supervisor: SupervisorFactory,
                  send_output: OutputSink, *, send_command: Callable[[object], Awaitable[None]] | None = None,
-                 fits: Callable[[object], str | None] = lambda shard: None, plan_interval: float = 0.5):
+                 fits: Callable[[object], str | None] = lambda shard: None, plan_interval: float = 0.5,
+                 record: Recorder | None = None):
         self.node_id = node_id
         self._router = router
         self._make_supervisor = make_supervisor
@@ -39,6 +41,7 @@ class WorkerService:
         self._plan_interval = plan_interval
         self._send_command = send_command
         self._fits = fits
+        self._record: Recorder = record or (lambda kind, **fields: None)
         self._refused: set = set()
         self.local: dict[RunnerId, LocalRunner] = {}
         self.supervisors: dict[RunnerId, "RunnerSupervisor"] = {}
@@ -103,6 +106,7 @@ class WorkerService:
         elif isinstance(action, Cancel):
             local = self.local[action.runner_id]
             self.local[action.runner_id] = replace(local, active=local.active - {action.task_id})
+            self._record("task_cancel_sent", runnerId=action.runner_id, taskId=action.task_id)
             self._nursery.start_soon(self.supervisors[action.runner_id].cancel, action.task_id)
 
     def _spawn(self, action: Spawn) -> None:
@@ -117,9 +121,11 @@ class WorkerService:
             self._refuse(action.instance_id, problem)
             return
         sup = self._make_supervisor(action.runner_id, instance, on_status=self._on_status,
-                                    on_output=self._on_output, on_traces=self._on_traces)
+                                    on_output=lambda out, rid=action.runner_id: self._on_output(out, rid),
+                                    on_traces=self._on_traces)
         self.supervisors[action.runner_id] = sup
         self.local[action.runner_id] = LocalRunner(action.runner_id, action.instance_id, RunnerIdle())
+        self._record("runner_spawned", runnerId=action.runner_id, instanceId=action.instance_id, rank=sup.rank)
         self._nursery.start_soon(self._supervise, action.runner_id, sup)
 
     def _refuse(self, instance_id: str, reason: str) -> None:
@@ -128,6 +134,7 @@ class WorkerService:
             return
         self._refused.add(instance_id)
         log.warning("refusing shard of %s: %s", instance_id, reason)
+        self._record("placement_refused", instanceId=instance_id, reason=reason)
         command = RefuseInstancePlacement(instance_id=instance_id, node_id=self.node_id, reason=reason)
         self._nursery.start_soon(self._send_command, command)
 
@@ -137,6 +144,7 @@ class WorkerService:
         finally:
             if self.supervisors.get(rid) is sup:
                 del self.supervisors[rid]
+                self._record("runner_exited", runnerId=rid, status=type(sup.status).__name__)
                 local = self.local.pop(rid, None)
                 if local is not None and not local.stopping:
                     self._on_crash(rid, local, sup)
@@ -151,6 +159,7 @@ class WorkerService:
 
     def _stop(self, rid: RunnerId, reason: str) -> None:
         log.info("stopping runner %s: %s", rid, reason)
+        self._record("runner_stopping", runnerId=rid, reason=reason)
         self.local[rid] = replace(self.local[rid], stopping=True)
         self._nursery.start_soon(self.supervisors[rid].shutdown)
 
@@ -163,10 +172,13 @@ class WorkerService:
         if sup.rank == 0:
             self._router.send_event(TaskStatusUpdated(task_id=action.task_id, task_status=TaskStatus.Running))
         traced = bool(getattr(task, "trace_enabled", False))
+        self._record("task_forwarded", runnerId=action.runner_id, taskId=action.task_id, rank=sup.rank)
         self._nursery.start_soon(sup.submit, action.task_id, task.task_params, traced)
 
     def _on_status(self, rid: RunnerId, status) -> None:
         local = self.local.get(rid)
+        self._record("runner_status", runnerId=rid, status=type(status).__name__,
+                     error=getattr(status, "error_message", None))
         if local is not None:
             self.local[rid] = replace(local, status=status, requested=None if type(status) is not type(local.status) else local.requested)
         if isinstance(status, RunnerShutdown) or local is not None:
@@ -175,7 +187,9 @@ class WorkerService:
             log.warning("runner %s failed: %s", rid, status.error_message)
         self._wake.set()
 
-    def _on_output(self, out: "RunnerOutput") -> None:
+    def _on_output(self, out: "RunnerOutput", runner_id: RunnerId | None = None) -> None:
+        if out.finished:
+            self._record_outcome(out, runner_id)
         for rid, local in self.local.items():
             if out.task_id in local.active and out.finished:
                 self.local[rid] = replace(local, active=local.active - {out.task_id})
@@ -191,6 +205,14 @@ class WorkerService:
                                                    error_message=out.error_message or out.error_code))
             else:
                 self._router.send_event(TaskStatusUpdated(task_id=out.task_id, task_status=TaskStatus.Complete))
+
+    def _record_outcome(self, out: "RunnerOutput", runner: RunnerId | None) -> None:
+        cancelled = "cancelled" in (out.error_code, out.finish_reason)
+        kind = "task_cancelled" if cancelled else "task_failed" if out.error_code else "task_finished"
+        if runner is None:  # a cancelled task may have left `forwarded` already; the supervisor names it
+            runner = next((rid for rid, local in self.local.items() if out.task_id in local.forwarded), None)
+        self._record(kind, runnerId=runner, taskId=out.task_id, finishReason=out.finish_reason,
+                     error=out.error_message or out.error_code)
 
     def _on_traces(self, rid: RunnerId, traces: "RunnerTraces") -> None:
         """One rank's spans of a traced task go to the master, which merges every rank's."""
