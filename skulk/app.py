@@ -19,6 +19,7 @@ from skulk.net.host import ensure_port_free
 from skulk.node.dataplane import DataPlane
 from skulk.node.dispatch import ClusterMessenger
 from skulk.node.facade import ClusterFacade
+from skulk.node.flight_recorder import FlightRecorder
 from skulk.node.gossip import GossipService
 from skulk.node.heartbeat import heartbeat_builder, reachable_interfaces
 from skulk.node.incarnation import next_incarnation
@@ -76,12 +77,13 @@ class Node:
                                         initial_clock=next_incarnation(paths.home / "incarnation"))
         self.reporter = InfoReporter(node_id, self.router, self.telemetry, lambda: reachable_interfaces(s.libp2p_host),
                                      liveness_timeout=s.node_timeout_seconds)
+        self.recorder = FlightRecorder(node_id)  # served by /v1/diagnostics/node/timeline
         self.worker = None if s.no_worker else WorkerService(
-            node_id, self.router, self._make_supervisor, self._send_output,
+            node_id, self.router, self._make_supervisor, self._send_output, record=self.recorder.record,
             send_command=lambda c: self.facade.send_command(c), fits=fit_checker(probe.read_memory))
         self.hooks = MasterHooks(self.telemetry, trio.current_time, s.node_timeout_seconds,
                                  lambda: self.catalog.get(s.default_model.model_id), s.default_model.auto_place)
-        self.sessions.listeners.append(self._on_session_changed)
+        self.sessions.listeners.extend([self._on_session_changed, self.recorder.on_session_changed])
         self.ops = NodeOps(node_id, s, paths, self.router)
         self.ops.live_listeners.append(self._apply_log_floor)
         self.store = StoreService(s, paths, node_id=node_id, friendly_name=friendly, router=self.router,
@@ -91,7 +93,8 @@ class Node:
             telemetry=self.telemetry, messenger=self.messenger, streams=self.streams, catalog=self.catalog,
             liveness_timeout=s.node_timeout_seconds, note_command=self.election.note_command_seen,
             counters=self._counters, net=self.net, settings=s, ops=self.ops,
-            supervisors=lambda: self.worker.supervisors if self.worker is not None else {})
+            supervisors=lambda: self.worker.supervisors if self.worker is not None else {},
+            recorder=self.recorder, has_worker=self.worker is not None)
 
     def _counters(self) -> dict:
         master = self.sessions.master

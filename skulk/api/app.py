@@ -15,7 +15,7 @@ from starlette.routing import Route
 from skulk.api import routes_chat, routes_cluster, routes_config, routes_dashboard, routes_instances
 from skulk.api import routes_embeddings, routes_ollama
 from skulk.api import routes_anthropic, routes_responses
-from skulk.api import routes_store
+from skulk.api import routes_node, routes_store
 from skulk.api import routes_ops, routes_traces
 from skulk.api.errors import EXCEPTION_HANDLERS
 from skulk.api.metrics import RequestMetricsMiddleware, metrics_for
@@ -27,7 +27,7 @@ from skulk.api.routing import RouteSpec
 # assets last, after every API route.
 ROUTE_GROUPS: list[list[RouteSpec]] = [routes_dashboard.NEGOTIATED, routes_cluster.ROUTES, routes_instances.ROUTES,
                                        routes_chat.ROUTES, routes_responses.ROUTES, routes_anthropic.ROUTES, routes_config.ROUTES,
-                                       routes_embeddings.ROUTES, routes_ollama.ROUTES, routes_store.ROUTES,
+                                       routes_embeddings.ROUTES, routes_ollama.ROUTES, routes_store.ROUTES, routes_node.ROUTES,
                                        routes_ops.ROUTES, routes_traces.ROUTES,
                                        routes_dashboard.ROUTES]
 

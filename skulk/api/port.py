@@ -73,6 +73,13 @@ class OperationsPort(Protocol):
         """Schedule an in-place restart of this node; False if one is already pending."""
 
     traces_dir: Any  # Path of this node's trace files, or None: tracing off here
+    onboarding_flag: Any  # Path of the file that marks the dashboard's onboarding done, or None
 
     def metrics_snapshot(self) -> dict[str, Any]:
         """Cheap counters and gauges read at every /metrics scrape."""
+
+    flight_recorder: Any  # skulk.node.flight_recorder.FlightRecorder: this node's recent happenings
+
+    async def cancel_runner_task(self, runner_id: str, task_id: str) -> dict[str, Any]:
+        """Stop a task on one of this node's runners: {nodeId, runnerId, taskId, status, message};
+        NotFound for an unknown runner or task, Unavailable on a node without a worker."""

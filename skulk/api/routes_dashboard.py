@@ -18,6 +18,8 @@ from skulk.errors import NotFound
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboard"
 ASSETS_DIR = DASHBOARD_DIR / "assets"
 PAGES = ("cluster", "models", "chat", "settings")
+# Deep links older Skulk clients and bookmarks use; the app maps them onto its own pages (router.js).
+LEGACY_PAGES = ("model-store", "operator")
 SHARED_WITH_API = ("models",)  # page paths that are also API paths (see NEGOTIATED)
 BASE_MARKER = '<base href="/">'
 MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml",
@@ -65,7 +67,8 @@ async def get_models_or_page(request: Request) -> Response:
 
 
 def _page_routes() -> list[RouteSpec]:
-    paths = ["/"] + [f"/{p}" for p in PAGES if p not in SHARED_WITH_API] + [f"/{p}/" for p in PAGES]
+    pages = PAGES + LEGACY_PAGES
+    paths = ["/"] + [f"/{p}" for p in pages if p not in SHARED_WITH_API] + [f"/{p}/" for p in pages]
     return [RouteSpec("GET", path, get_index, "Dashboard page", "dashboard", include_in_schema=False)
             for path in paths]
 

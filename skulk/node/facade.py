@@ -10,13 +10,16 @@ import trio
 from skulk.config.sync import cluster_part
 from skulk.node import diagnostics as diag
 from skulk.node.dispatch import ClusterMessenger
+from skulk.node.flight_recorder import FlightRecorder
 from skulk.node.logs import structured_logging_enabled
+from skulk.node.runner_cancel import decide_runner_cancel
 from skulk.node.session import SessionManager
 from skulk.node.streams import StreamRegistry
 from skulk.routing.service import EventRouter
 from skulk.state.telemetry import TelemetryView
 from skulk.types.chunks import ErrorChunk
-from skulk.types.commands import SetClusterConfig
+from skulk.errors import NotFound, Unavailable
+from skulk.types.commands import CancelCommand, SetClusterConfig
 from skulk.types.wire import ForwardedCommand
 
 
@@ -24,7 +27,8 @@ class ClusterFacade:
     def __init__(self, *, node_id: str, friendly_name: str, router: EventRouter, sessions: SessionManager,
                  telemetry: TelemetryView, messenger: ClusterMessenger, streams: StreamRegistry,
                  catalog: Any, liveness_timeout: float, note_command: Any, counters: Any, net: Any,
-                 settings: Any = None, ops: Any = None, supervisors: Any = dict):
+                 settings: Any = None, ops: Any = None, supervisors: Any = dict,
+                 recorder: FlightRecorder | None = None, has_worker: bool = True):
         self.node_id = node_id
         self.friendly_name = friendly_name
         self._router = router
@@ -40,6 +44,8 @@ class ClusterFacade:
         self._settings = settings
         self._ops = ops  # skulk.node.ops.NodeOps: live settings, restart, started_at
         self._supervisors = supervisors  # () -> this node's runner supervisors by runner id
+        self.flight_recorder = recorder if recorder is not None else FlightRecorder(node_id)
+        self._has_worker = has_worker
 
     @property
     def settings(self):
@@ -133,6 +139,11 @@ class ClusterFacade:
         """Where this node keeps request trace files (None when ops are not wired)."""
         return self._ops.paths.traces_dir if self._ops is not None else None
 
+    @property
+    def onboarding_flag(self) -> Path | None:
+        """The file whose presence says the dashboard's onboarding was completed on this node."""
+        return self._ops.paths.home / "onboarding_complete" if self._ops is not None else None
+
     def request_restart(self) -> bool:
         """Schedule an in-place restart; False if one is already pending."""
         if self._ops is None:
@@ -147,6 +158,25 @@ class ClusterFacade:
                 "api_event_log_mode": self.api_event_log_mode,
                 "is_master": self.is_master, "restart_pending": self.restart_pending,
                 "counters": self._counters()}
+
+    async def cancel_runner_task(self, runner_id: str, task_id: str) -> dict[str, Any]:
+        """Stop one task on one of this node's runners (the diagnostics cancel)."""
+        if not self._has_worker:
+            raise Unavailable("This node runs without a worker (--no-worker): it has no runners")
+        sup = dict(self._supervisors()).get(runner_id)
+        if sup is None:
+            raise NotFound(f"Runner {runner_id} is not supervised by this node", param="runner_id")
+        decision = decide_runner_cancel(
+            self.state, runner_id=runner_id, instance_id=getattr(sup.instance, "instance_id", None),
+            active=sup.active_tasks, task_id=task_id, recorded=self.flight_recorder.task_outcome(runner_id, task_id))
+        if decision.status == "cancel_requested":  # recorded first: the runner's own entry follows it
+            self.flight_recorder.record("cancel_requested", runnerId=runner_id, taskId=task_id)
+        if decision.command_id is not None:
+            await self.send_command(CancelCommand(cancelled_command_id=decision.command_id))
+        elif decision.direct:
+            await sup.cancel(task_id)
+        return {"nodeId": self.node_id, "runnerId": runner_id, "taskId": task_id, "status": decision.status,
+                "message": decision.message}
 
     def diagnostics(self) -> dict[str, Any]:
         config_path = Path("skulk.yaml").resolve()
@@ -164,12 +194,13 @@ class ClusterFacade:
                         "openStreams": len(self._streams), "startedAt": started,
                         "uptimeSeconds": round(time.time() - started, 3) if started else None,
                         "restartPending": self.restart_pending, "argv": list(sys.argv),
+                        "skulkCommit": diag.skulk_commit(), "hasWorker": self._has_worker,
                         "structuredLoggingConfigured": structured_logging_enabled(),
                         "loggingIngestUrl": getattr(logging_settings, "ingest_url", "") or None},
             "identity": diag.dump(own_beat.identity) if own_beat is not None else None,
             "resources": resources,
             "processes": diag.processes(supervisors),
-            "supervisorRunners": diag.supervisor_runners(supervisors),
+            "supervisorRunners": diag.supervisor_runners(supervisors, self.flight_recorder),
             "placements": placements,
             "eventLog": {"mode": self.event_log_mode, "apiMode": self.api_event_log_mode,
                          "historyLength": self._router.history_length,

@@ -4,6 +4,8 @@ import { BASE } from "./api.js";
 const pages = new Map();
 let current = null; // {name, unmount}
 const DEFAULT_PAGE = "cluster";
+// Deep links of older Skulk dashboards (served by routes_dashboard.LEGACY_PAGES).
+const ALIASES = { "model-store": "models", operator: "cluster" };
 
 export function registerPage(name, mount) {
   pages.set(name, mount);
@@ -11,7 +13,8 @@ export function registerPage(name, mount) {
 
 export function pageFromLocation() {
   const path = location.pathname.startsWith(BASE) ? location.pathname.slice(BASE.length) : "";
-  const name = path.split("/")[0];
+  const segment = path.split("/")[0];
+  const name = ALIASES[segment] ?? segment;
   return pages.has(name) ? name : DEFAULT_PAGE;
 }
 
