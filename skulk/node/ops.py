@@ -13,9 +13,10 @@ from skulk.node.config_sync import ConfigSync
 from skulk.node.log_shipper import LogShipper
 from skulk.node.logs import set_structured_logging
 from skulk.node.restart import Restarter
+from skulk.node.janitor import run_janitor
 from skulk.node.traces import run_trace_janitor
 from skulk.routing.service import EventRouter
-from skulk.runner.runner_log import RunnerLogConfig, run_runner_log_janitor
+from skulk.runner.runner_log import RunnerLogConfig, prune_old_runner_logs
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,11 @@ class NodeOps:
             return None
         return RunnerLogConfig(self.paths.runner_logs_dir, settings.runner_log_max_bytes, settings.runner_log_backups)
 
+    def _prune_runner_logs(self) -> list:
+        # Retention is a live key: read from the running settings on every pass.
+        return prune_old_runner_logs(self.paths.runner_logs_dir, self.settings.logging.runner_log_retention_days,
+                                     time.time())
+
     def _export_kv_backend(self) -> None:
         # Runners read the backend from their environment; a value set at launch wins.
         if KV_BACKEND_ENV not in self.launch_env:
@@ -91,7 +97,6 @@ class NodeOps:
             await nursery.start(self.restarter.run, stop_node)
             # Retention is a live key: read it from the running settings on every pass.
             await nursery.start(run_trace_janitor, self.paths.traces_dir, lambda: self.settings.tracing.retention_days)
-            await nursery.start(run_runner_log_janitor, self.paths.runner_logs_dir,
-                                lambda: self.settings.logging.runner_log_retention_days)
+            await nursery.start(run_janitor, "runner log janitor", self._prune_runner_logs)
             await nursery.start(self.log_shipper.run)
             task_status.started()

@@ -19,14 +19,15 @@ from typing import Any
 
 import trio
 
+from skulk.node.janitor import FIRST_DELAY_S as JANITOR_FIRST_DELAY_S
+from skulk.node.janitor import INTERVAL_S as JANITOR_INTERVAL_S
+from skulk.node.janitor import run_janitor
 from skulk.node.trace_stats import rank_events, source_nodes, spans_of
 from skulk.types.events import TracesMerged
 
 log = logging.getLogger(__name__)
 
 TRACE_PREFIX, TRACE_SUFFIX = "trace_", ".json"
-JANITOR_FIRST_DELAY_S = 60.0
-JANITOR_INTERVAL_S = 3600.0
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")  # task ids are uuids; refuse anything path-like
 DAY_S = 86400.0
 REPLAY_HORIZON_S = 600.0
@@ -156,16 +157,8 @@ async def run_trace_janitor(traces_dir: Path, retention_days: Callable[[], float
                             first_delay: float = JANITOR_FIRST_DELAY_S, interval: float = JANITOR_INTERVAL_S,
                             now: Callable[[], float] = time.time, task_status=trio.TASK_STATUS_IGNORED) -> None:
     """First pass a minute after start, then hourly; the retention is re-read every pass."""
-    task_status.started()
-    await trio.sleep(first_delay)
-    while True:
-        try:
-            removed = await trio.to_thread.run_sync(prune_old_trace_files, traces_dir, retention_days(), now())
-            if removed:
-                log.info("trace janitor removed %d expired trace file(s)", len(removed))
-        except Exception as exc:  # noqa: BLE001 - housekeeping must never take the node down
-            log.warning("trace janitor pass failed: %s", exc)
-        await trio.sleep(interval)
+    await run_janitor("trace janitor", lambda: prune_old_trace_files(traces_dir, retention_days(), now()),
+                      first_delay=first_delay, interval=interval, task_status=task_status)
 
 
 def write_merged(traces_dir: Path, node_id: str, event: TracesMerged) -> Path | None:

@@ -10,13 +10,12 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
-import trio
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +23,6 @@ MIB = 1 << 20
 DAY_S = 86400.0
 LOG_SUFFIX = ".log"
 STALE_CHECK_S = 60.0  # after this long without a write, check the janitor has not removed the file
-JANITOR_FIRST_DELAY_S = 60.0
-JANITOR_INTERVAL_S = 3600.0
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _LOG_NAME = re.compile(r".*\.log(\.\d+)?$")
 
@@ -175,20 +172,3 @@ def prune_old_runner_logs(directory: Path, retention_days: float, now: float) ->
         except OSError as exc:
             log.warning("runner log janitor could not remove %s: %s", path, exc)
     return removed
-
-
-async def run_runner_log_janitor(directory: Path, retention_days: Callable[[], float], *,
-                                 first_delay: float = JANITOR_FIRST_DELAY_S,
-                                 interval: float = JANITOR_INTERVAL_S, now: Callable[[], float] = time.time,
-                                 task_status=trio.TASK_STATUS_IGNORED) -> None:
-    """First pass a minute after start, then hourly; the retention is re-read every pass."""
-    task_status.started()
-    await trio.sleep(first_delay)
-    while True:
-        try:
-            removed = await trio.to_thread.run_sync(prune_old_runner_logs, directory, retention_days(), now())
-            if removed:
-                log.info("runner log janitor removed %d old file(s)", len(removed))
-        except Exception as exc:  # noqa: BLE001 - housekeeping must never take the node down
-            log.warning("runner log janitor pass failed: %s", exc)
-        await trio.sleep(interval)

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import zstandard
 
 from skulk import codec
+from skulk.models.atomic import write_file_atomically
 from skulk.types.state import State
 
 log = logging.getLogger(__name__)
@@ -47,17 +48,7 @@ def write_snapshot(directory: Path, state: State, *, master_id: str, clock: int,
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / snapshot_name(master_id, clock, state.last_event_applied_idx)
     data = zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(codec.encode_json(state))
-    tmp = path.with_name(path.name + _TMP_SUFFIX)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    write_file_atomically(path, data)
     _fsync_dir(directory)
     prune_snapshots(directory, keep)
     return path
@@ -87,7 +78,7 @@ def prune_snapshots(directory: Path, keep: int) -> None:
         with contextlib.suppress(OSError):
             old.path.unlink()
     with contextlib.suppress(OSError):
-        for tmp in Path(directory).glob(f"snapshot.*{_TMP_SUFFIX}"):
+        for tmp in Path(directory).glob(f".snapshot.*{_TMP_SUFFIX}"):  # write_file_atomically's temp names
             with contextlib.suppress(OSError):
                 tmp.unlink()
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import trio
 
+from skulk.node.janitor import run_janitor
 from skulk.runner.runner_log import (
     DAY_S,
     RunnerLogConfig,
@@ -13,7 +14,6 @@ from skulk.runner.runner_log import (
     backup_paths,
     expired_logs,
     prune_old_runner_logs,
-    run_runner_log_janitor,
     should_rotate,
 )
 
@@ -125,8 +125,9 @@ def test_janitor_loop_prunes_with_the_current_retention(tmp_path):
 
     async def scenario():
         async with trio.open_nursery() as nursery:
-            await nursery.start(lambda task_status: run_runner_log_janitor(
-                tmp_path, lambda: retention[0], first_delay=0, interval=0.02, task_status=task_status))
+            await nursery.start(lambda task_status: run_janitor(
+                "runner log janitor", lambda: prune_old_runner_logs(tmp_path, retention[0], time.time()),
+                first_delay=0, interval=0.02, task_status=task_status))
             retention[0] = 7
             with trio.fail_after(5):
                 while any(p.exists() for p in old):
