@@ -115,14 +115,6 @@ def test_metrics_parse_and_move_with_traffic(cluster):
     assert ("skulk_malformed_messages_total", frozenset({("channel", "gossip")})) in after
 
 
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
-    from skulk.models import ensure_model_dir
-    root = tmp_path_factory.mktemp("models")
-    ensure_model_dir(DEFAULT_MODEL, root, offline=True)
-    return root
-
-
 def events_response(node) -> tuple[list, str]:
     resp = httpx.get(node.url + "/events", timeout=10, trust_env=False)
     assert resp.status_code == 200, resp.text

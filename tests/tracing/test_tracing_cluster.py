@@ -11,14 +11,6 @@ pytest.importorskip("skulk.runner.supervisor")
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
-    from skulk.models import ensure_model_dir
-    root = tmp_path_factory.mktemp("models")
-    ensure_model_dir(DEFAULT_MODEL, root, offline=True)
-    return root
-
-
 @pytest.fixture
 def cluster(tmp_path, models_dir):
     c = LocalCluster(tmp_path, extra_env={"SKULK_MODELS_DIR": str(models_dir), "SKULK_SETTLE_GRACE_SECONDS": "5",
