@@ -14,7 +14,7 @@ from skulk.testing.cluster import LocalCluster
 from skulk.testing.serving import ready_instance
 from skulk.types.ids import model_dir_name
 from tests.api_compat.helpers import SCRIPTS
-from tests.serving.conftest import DEFAULT_MODEL, models_dir  # noqa: F401  (shared session fixture)
+from tests.serving.conftest import DEFAULT_MODEL  # models_dir comes from tests/conftest.py
 
 
 @pytest.fixture(scope="package")
