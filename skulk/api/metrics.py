@@ -130,6 +130,11 @@ class NodeCollector:
         for channel, key in MALFORMED.items():
             malformed.add_metric([channel], counters.get(key, 0))
         yield malformed
+        faults = CounterMetricFamily("skulk_faults", "Units of work dropped at a per-item guard (bad input, "
+                                     "refused sender, handler failure), by kind", labels=["kind"])
+        for kind, n in snap.get("faults", {}).items():
+            faults.add_metric([kind], n)
+        yield faults
         yield from _state_gauges(port)
 
 

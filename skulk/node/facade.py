@@ -19,6 +19,7 @@ from skulk.routing.service import EventRouter
 from skulk.state.telemetry import TelemetryView
 from skulk.types.chunks import ErrorChunk
 from skulk.errors import NotFound, Unavailable
+from skulk.faults import FAULTS
 from skulk.types.commands import CancelCommand, SetClusterConfig
 from skulk.types.wire import ForwardedCommand
 
@@ -157,7 +158,7 @@ class ClusterFacade:
                 "history_length": self._router.history_length, "event_log_mode": self.event_log_mode,
                 "api_event_log_mode": self.api_event_log_mode,
                 "is_master": self.is_master, "restart_pending": self.restart_pending,
-                "counters": self._counters()}
+                "counters": self._counters(), "faults": FAULTS.snapshot()}
 
     async def cancel_runner_task(self, runner_id: str, task_id: str) -> dict[str, Any]:
         """Stop one task on one of this node's runners (the diagnostics cancel)."""
@@ -211,5 +212,6 @@ class ClusterFacade:
                                            placements_=placements, node_id=self.node_id,
                                            restart_pending=self.restart_pending, session=session),
             "counters": self._counters(),
+            "faults": FAULTS.snapshot(),
             "connectedPeers": sorted(self._net.connected_peers()),
         }
