@@ -99,7 +99,7 @@ class NetService:
             nursery.start_soon(dialer.run)
             if self.config.mdns:
                 lan = self._lan_multiaddrs()
-                nursery.start_soon(run_mdns, host, self.config.namespace, lan, dialer.add)
+                nursery.start_soon(run_mdns, host, self.config.psk, lan, dialer.add)
             log.info("node %s listening on %s", self.node_id, self.listen_multiaddrs())
             task_status.started()
 
@@ -137,6 +137,12 @@ class NetService:
         if self._pubsub is None:
             raise NetError("the network service is not running")
         await publish(self._pubsub, topic, data, self.counters)
+
+    def gossip_mesh_peers(self, topic: str) -> frozenset[str]:
+        """Peers our gossipsub mesh for `topic` forwards to (empty when not running)."""
+        router = None if self._pubsub is None else self._pubsub.router
+        mesh = getattr(router, "mesh", {}) or {}
+        return frozenset(str(p) for p in mesh.get(topic, ()))
 
     def gossip_receiver(self, topic: str) -> trio.MemoryReceiveChannel[GossipMessage]:
         if topic not in self._gossip_out:
