@@ -1,19 +1,19 @@
 """Which skulk.yaml keys are shared by the whole cluster, and how a node merges them in.
 
 A node's file mixes cluster-wide keys (inference, logging, model_store, ...) with keys that only
-make sense for that machine (ports, name, home) and the local-only hf_token. Only the first kind
-is replicated; a node keeps its own values for the rest.
+make sense for that machine (ports, name, home) and the local-only secrets (hf_token,
+cluster.secret). Only the first kind is replicated; a node keeps its own values for the rest.
 """
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from skulk.atomic_files import write_file_atomically
 from skulk.config.load import load_settings
-from skulk.config.render import SECRET_KEYS
+from skulk.config.render import SECRET_KEYS, SECRET_PATHS, without_secrets
 from skulk.errors import ConfigError
 
 # Top-level keys that describe one machine: never replicated, never overwritten by the cluster.
@@ -31,8 +31,8 @@ LIVE_KEYS = ("inference.kv_cache_backend", "logging.", "tracing.", "hf_token", "
 
 
 def cluster_part(values: dict[str, Any]) -> dict[str, Any]:
-    """The keys of a skulk.yaml mapping that every node of the cluster shares."""
-    return {k: v for k, v in values.items() if k not in NODE_LOCAL_KEYS}
+    """The keys of a skulk.yaml mapping that every node of the cluster shares (never a secret)."""
+    return without_secrets({k: v for k, v in values.items() if k not in NODE_LOCAL_KEYS})
 
 
 def merge_cluster_part(local: dict[str, Any], cluster: dict[str, Any]) -> dict[str, Any]:
@@ -65,20 +65,20 @@ def _flatten(values: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def write_config_file(path: Path, values: dict[str, Any]) -> None:
-    """Write a temp file beside the target and rename it over, so readers never see half a file."""
+    """Replace the file atomically and durably, so readers never see half of it."""
     text = yaml.safe_dump(values, sort_keys=False, allow_unicode=True, default_flow_style=False)
-    fd, tmp = tempfile.mkstemp(prefix=".skulk.yaml.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        # The file may hold the HF token, so it stays private to this user.
-        os.chmod(tmp, 0o600 if values.get("hf_token") else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # The file may hold the HF token or the cluster secret, so it stays private to this user.
+    write_file_atomically(path, text, mode=0o600 if _holds_secret(values) else 0o644)
+
+
+def _holds_secret(values: dict[str, Any]) -> bool:
+    for keys in SECRET_PATHS:
+        node: Any = values
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node:
+            return True
+    return False
 
 
 def validate_file_values(values: dict[str, Any]) -> Any:

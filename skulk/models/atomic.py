@@ -14,7 +14,11 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from skulk.atomic_files import fsync_dir, write_file_atomically
+
 log = logging.getLogger(__name__)
+
+__all__ = ["build_dir_atomically", "target_lock", "write_file_atomically"]
 
 _TMP_MARK = ".partial-"
 
@@ -80,23 +84,8 @@ def build_dir_atomically(
                 # Not finished by `is_done`'s standard (a leftover); replace it whole.
                 shutil.rmtree(target)
             os.rename(tmp, target)
+            fsync_dir(target.parent)  # the rename itself survives a power cut
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return target
-
-
-def write_file_atomically(path: Path, data: bytes) -> None:
-    """Write one file via a temp file + os.replace, so readers never see half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

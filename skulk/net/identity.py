@@ -4,8 +4,10 @@ from pathlib import Path
 
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.keys import KeyPair
-from libp2p.identity_utils import load_identity, save_identity
+from libp2p.identity_utils import load_identity
 from libp2p.peer.id import ID
+
+from skulk.atomic_files import write_file_atomically
 
 
 def load_or_create_keypair(path: Path) -> KeyPair:
@@ -14,7 +16,8 @@ def load_or_create_keypair(path: Path) -> KeyPair:
     if path.exists():
         return load_identity(path)
     keypair = create_new_key_pair()
-    save_identity(keypair, path)  # creates parent dirs, writes with mode 0600
+    # libp2p's own format, written durably: a crash mid-write must not leave a half key.
+    write_file_atomically(path, keypair.private_key.serialize(), mode=0o600)
     return keypair
 
 

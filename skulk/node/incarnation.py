@@ -1,8 +1,9 @@
 """A per-home start counter: each start of a node gets a higher one than the last."""
 
 import logging
-import os
 from pathlib import Path
+
+from skulk.atomic_files import write_file_atomically
 
 log = logging.getLogger(__name__)
 
@@ -16,10 +17,7 @@ def next_incarnation(path: Path) -> int:
         previous = 0
     current = previous + 1
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(f"{current}\n")
-        os.replace(tmp, path)
+        write_file_atomically(path, f"{current}\n", mode=0o644)  # fsynced: a power cut must not undo it
     except OSError as exc:  # a read-only home still runs, just without the guarantee
         log.warning("could not persist %s: %s", path, exc)
     return current

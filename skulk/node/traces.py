@@ -8,7 +8,6 @@ breaks a listing.
 
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 import trio
 
+from skulk.atomic_files import write_file_atomically
 from skulk.node.janitor import FIRST_DELAY_S as JANITOR_FIRST_DELAY_S
 from skulk.node.janitor import INTERVAL_S as JANITOR_INTERVAL_S
 from skulk.node.janitor import run_janitor
@@ -49,14 +49,11 @@ def task_id_of(path: Path) -> str:
 
 
 def write_trace(traces_dir: Path, task_id: str, events: list[dict[str, Any]]) -> Path:
-    """Write atomically (temp file + rename) so readers never see half a trace."""
+    """Write atomically and durably so readers never see half a trace."""
     path = trace_path(traces_dir, task_id)
     if path is None:
         raise ValueError(f"Unsafe task id for a trace file: {task_id!r}")
-    traces_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"traceEvents": events}))
-    os.replace(tmp, path)
+    write_file_atomically(path, json.dumps({"traceEvents": events}), mode=0o644)
     return path
 
 
