@@ -65,6 +65,12 @@ class IndexedBuffer:
             self.next_idx += 1
         return released
 
+    def rewind(self, idx: int) -> None:
+        """Forget everything from `idx` on (it did not apply): it will be asked for again."""
+        if idx < self.next_idx:
+            self.next_idx = idx
+        self.held = {i: e for i, e in self.held.items() if i < idx}
+
     @property
     def has_gap(self) -> bool:
         return bool(self.held)

@@ -12,6 +12,7 @@ from uuid import uuid4
 
 import trio
 
+from skulk.faults import count, isolate
 from skulk.routing.buffer import IndexedBuffer
 from skulk.routing.outbox import Outbox
 from skulk.state.apply import apply
@@ -36,7 +37,8 @@ class EventRouter:
         self.state = State()
         self.api_log = api_log  # this session's indexed events on disk, for GET /events
         self.history: list[IndexedEvent] = []  # the same, bounded in memory, when there is no api_log
-        self.counters = {"events_applied": 0, "stale_messages": 0, "send_failures": 0}
+        self.counters = {"events_applied": 0, "stale_messages": 0, "send_failures": 0, "apply_failures": 0,
+                         "outbox_pending": 0, "outbox_dropped": 0, "outbox_resyncs": 0}
         self._buffer = IndexedBuffer()
         self._outbox = Outbox(origin="")
         self._wake = trio.Event()
@@ -67,17 +69,19 @@ class EventRouter:
         if self.session is None:
             log.debug("dropping %s: no session yet", type(event).__name__)
             return
-        self._outbox.add(event)
+        box = self._outbox
+        dropped, resyncs = box.dropped, box.resyncs
+        box.add(event, _size(event))
+        if box.resyncs != resyncs:
+            count("routing.outbox_resync", f"outbox over its bounds: dropped {box.dropped - dropped} event(s), "
+                                           f"resent {len(box.pending)} under origin {box.origin}")
         self._wake.set()
 
     def on_indexed(self, msg: IndexedEvents) -> None:
         if msg.session != self.session:
             self.counters["stale_messages"] += 1
             return
-        released = self._buffer.ingest(msg.events)
-        for ie in released:
-            self.state = apply(self.state, ie)
-            self._record(ie)
+        released = self._apply_released(self._buffer.ingest(msg.events))
         if released:
             self.counters["events_applied"] += len(released)
             self._outbox.acknowledge(released)
@@ -85,6 +89,24 @@ class EventRouter:
             self._notify()
         if self._buffer.has_gap:
             self._wake.set()
+
+    def _apply_released(self, released: list[IndexedEvent]) -> list[IndexedEvent]:
+        """Fold released events into state; one that does not apply ends the batch there and
+        rewinds the buffer, so the next catch-up asks the master for it again."""
+        for n, ie in enumerate(released):
+            try:
+                self.state = apply(self.state, ie)
+            except Exception as exc:  # noqa: BLE001 - a bad batch must not end the node
+                self.counters["apply_failures"] += 1
+                count("routing.apply_failed", f"event {ie.idx} ({type(ie.event).__name__}): "
+                                              f"{type(exc).__name__}: {exc}"[:500])
+                self._buffer.rewind(ie.idx)
+                self._wake.set()
+                released = released[:n]
+                break
+            with isolate("routing.record"):
+                self._record(ie)
+        return released
 
     def _record(self, ie: IndexedEvent) -> None:
         if self.api_log is not None:
@@ -124,25 +146,38 @@ class EventRouter:
                 with trio.move_on_after(CATCH_UP_INTERVAL):
                     await self._wake.wait()
                 self._wake = trio.Event()
-                await self._flush()
+                with isolate("routing.flush"):
+                    await self._flush()
 
     async def _flush(self) -> None:
         session = self.session
         if session is None:
             return
-        master = session.master_node_id
-        for first_idx, events in self._outbox.due(trio.current_time()):
-            msg = LocalEvents(session=session, origin=self._outbox.origin,
-                              first_origin_idx=first_idx, events=events)
-            await self._try_send(master, msg)
+        master, box = session.master_node_id, self._outbox
+        for first_idx, events in box.due(trio.current_time()):
+            msg = LocalEvents(session=session, origin=box.origin, first_origin_idx=first_idx, events=events)
+            if not await self._try_send(master, msg):
+                break  # the master is unreachable: the rest are retried with the same backoff
+        self.counters.update(outbox_pending=len(box.pending), outbox_dropped=box.dropped,
+                             outbox_resyncs=box.resyncs)
         await self._try_send(master, CatchUpRequest(session=session, next_idx=self._buffer.next_idx))
 
-    async def _try_send(self, peer: NodeId, msg) -> None:
+    async def _try_send(self, peer: NodeId, msg) -> bool:
         try:
             await self._send(peer, msg)
+            return True
         except Exception as exc:  # noqa: BLE001 - any transport failure is retried later
             self.counters["send_failures"] += 1
             log.debug("send to master %s failed: %s", peer, exc)
+            return False
+
+
+def _size(event) -> int:
+    # The JSON size tracks the msgpack one closely enough to bound the outbox and its batches.
+    try:
+        return len(event.model_dump_json())
+    except Exception:  # noqa: BLE001 - a size estimate must never refuse an event
+        return 0
 
 
 def utc_now() -> datetime:

@@ -32,8 +32,8 @@ def test_indexed_buffer_snapshot_jumps_ahead():
     assert [e.idx for e in released] == [10, 11, 12] and buf.next_idx == 13
 
 
-def test_outbox_retries_until_acknowledged_then_gives_up():
-    box = Outbox(origin="o", retry_after=2.0, give_up_after=10.0)
+def test_outbox_retries_until_acknowledged_and_never_gives_up():
+    box = Outbox(origin="o", retry_after=2.0, max_retry_after=5.0)
     events = [ev.TestEvent(note=str(i)) for i in range(3)]
     for e in events:
         box.add(e)
@@ -41,4 +41,13 @@ def test_outbox_retries_until_acknowledged_then_gives_up():
     assert box.due(1.0) == []
     box.acknowledge([ie(0, events[1])])
     assert box.due(2.5) == [(0, [events[0]]), (2, [events[2]])]
-    assert box.due(11.0) == [] and box.given_up == 2 and box.pending == {}
+    assert box.due(1000.0) == [(0, [events[0]]), (2, [events[2]])]  # still there, long after
+    assert len(box.pending) == 2
+
+
+def test_indexed_buffer_rewind_asks_again_from_the_event_that_failed():
+    buf = IndexedBuffer()
+    assert [e.idx for e in buf.ingest([ie(0), ie(1), ie(2), ie(4)])] == [0, 1, 2]
+    buf.rewind(1)
+    assert buf.next_idx == 1 and not buf.has_gap
+    assert [e.idx for e in buf.ingest([ie(1), ie(2)])] == [1, 2]
