@@ -35,8 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     from skulk.cli_args import parse_cli
     from skulk.config import resolve_paths
 
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["secret"]:
+        return _print_new_secret(args[1:])
     try:
-        settings = parse_cli(sys.argv[1:] if argv is None else argv, os.environ)
+        settings = parse_cli(args, os.environ)
         paths = resolve_paths(settings, os.environ)
     except ConfigError as exc:
         print(f"skulk: config error: {exc.message}", file=sys.stderr)
@@ -56,6 +59,17 @@ def main(argv: list[str] | None = None) -> int:
         return 75
     if node.ops.restart_pending:  # POST /admin/restart: services are stopped, become a fresh process
         node.ops.restarter.exec_now()
+    return 0
+
+
+def _print_new_secret(rest: list[str]) -> int:
+    """`skulk secret`: a new random cluster secret on stdout, e.g. for cluster.secret_file."""
+    import secrets
+
+    if rest:
+        print(f"skulk secret: takes no arguments (got {' '.join(rest)})", file=sys.stderr)
+        return 2
+    print(secrets.token_urlsafe(32))
     return 0
 
 

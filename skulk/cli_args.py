@@ -54,6 +54,14 @@ CLI_FLAGS: tuple[CliFlag, ...] = (
         help="Node home directory for keys, logs, event logs and models.",
     ),
     CliFlag(("--namespace",), "cluster.namespace", metavar="NAME"),
+    CliFlag(
+        ("--cluster-secret",),
+        "cluster.secret",
+        metavar="SECRET",
+        help="Shared cluster secret (other local users can read a command line: prefer "
+        "--cluster-secret-file or SKULK_CLUSTER__SECRET).",
+    ),
+    CliFlag(("--cluster-secret-file",), "cluster.secret_file", metavar="PATH"),
     CliFlag(("--no-mdns",), "discovery.mdns", "set_false", help="Do not find peers with mDNS."),
     CliFlag(("--dashboard-base-path",), "dashboard_base_path", metavar="PATH"),
 )
@@ -63,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skulk",
         description="Run a Skulk node: pool machines and serve LLMs behind one API.",
+        epilog="`skulk secret` prints a new random cluster secret and exits.",
         argument_default=argparse.SUPPRESS,
         allow_abbrev=False,  # abbreviations would break as flags are added
     )
@@ -99,6 +108,8 @@ def parse_cli(argv: list[str], env: Mapping[str, str]) -> Settings:
     if "home" in given:
         # A directory typed on the command line means what the shell means: from the cwd.
         given["home"] = str(Path(given["home"]).expanduser().absolute())
+    if "cluster.secret_file" in given:
+        given["cluster.secret_file"] = str(Path(given["cluster.secret_file"]).expanduser().absolute())
     labels = {flag.key: flag.label for flag in CLI_FLAGS}
     settings = load_settings(config_path, env, given, override_labels=labels)
     if verbosity_change:

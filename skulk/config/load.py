@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from skulk.config.fields import iter_fields
 from skulk.config.model import Settings
+from skulk.config.render import SECRET_PATHS
 from skulk.config.sources import (
     KeyPath,
     Origins,
@@ -46,9 +47,28 @@ def load_settings(
     merged = deep_merge(deep_merge(file_values, env_values), override_values)
     _drop_null_sections(merged)
     try:
-        return Settings.model_validate(merged)
+        settings = Settings.model_validate(merged)
     except ValidationError as exc:
         raise _to_config_error(exc, env_origins | override_origins, file_label) from None
+    return _with_secret_from_file(settings, env_origins | override_origins, file_label)
+
+
+def _with_secret_from_file(settings: Settings, origins: Origins, file_label: str | None) -> Settings:
+    """cluster.secret read from cluster.secret_file, unless a secret is given directly."""
+    cluster = settings.cluster
+    if cluster.secret is not None or cluster.secret_file is None:
+        return settings
+    path = cluster.secret_file.expanduser()
+    where = _origin_of(("cluster", "secret_file"), origins) or (
+        f"{file_label}: cluster.secret_file" if file_label else "cluster.secret_file")
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"{where}: cannot read {path}: {reason}", param="cluster.secret_file") from None
+    if not secret:
+        raise ConfigError(f"{where}: {path} is empty", param="cluster.secret_file")
+    return settings.model_copy(update={"cluster": cluster.model_copy(update={"secret": secret})})
 
 
 def _file_layer(config_path: Path | None) -> tuple[dict[str, Any], str | None]:
@@ -94,6 +114,8 @@ def _to_config_error(exc: ValidationError, origins: Origins, file_label: str | N
     key = _dotted(loc)
     if first["type"] == "extra_forbidden":
         detail = f"unknown key '{key}'{_suggestion(loc)}"
+    elif loc in SECRET_PATHS:
+        detail = _message_of(first)  # never echo a secret back into a log or a response
     else:
         detail = _message_of(first) + _shown_input(first)
     source = _origin_of(loc, origins)

@@ -32,6 +32,17 @@ class ClusterSettings(ConfigSection):
         "skulk-default",
         description="Cluster isolation key: nodes only talk to peers with the same namespace.",
     )
+    secret: str | None = Field(
+        None, min_length=1,
+        description="Shared cluster secret: only nodes with the same secret (and namespace) can "
+        "connect. Make one with `skulk secret`. Never shown by GET /config nor synced to other "
+        "nodes (null = no secret: any machine on the network can join).",
+    )
+    secret_file: Path | None = Field(
+        None,
+        description="File holding the cluster secret (whitespace around it is ignored; ~ is "
+        "expanded); read at start when secret is not set.",
+    )
 
 
 class DiscoverySettings(ConfigSection):

@@ -10,7 +10,12 @@ from pydantic import BaseModel
 from skulk.config.fields import FieldEntry, child_fields
 from skulk.config.model import Settings
 
+# Top-level keys that never leave this node (hf_token); SECRET_PATHS has every secret, nested too.
 SECRET_KEYS = frozenset({"hf_token"})
+SECRET_PATHS: tuple[tuple[str, ...], ...] = (("hf_token",), ("cluster", "secret"))
+# Flags whose value is a secret, and what argv shows instead of it.
+SECRET_FLAGS = frozenset({"--cluster-secret"})
+REDACTED = "<redacted>"
 _EXAMPLE_WIDTH = 92
 _EXAMPLE_HEADER = """\
 # Skulk configuration: copy to ./skulk.yaml (the directory skulk is started from) and edit.
@@ -20,8 +25,67 @@ _EXAMPLE_HEADER = """\
 
 
 def sanitized_yaml_dict(settings: Settings) -> dict[str, Any]:
-    """Settings as plain YAML/JSON values, without secrets (hf_token stays on this node)."""
-    return settings.model_dump(mode="json", exclude=set(SECRET_KEYS))
+    """Settings as plain YAML/JSON values, without secrets (hf_token, cluster.secret)."""
+    return without_secrets(settings.model_dump(mode="json"))
+
+
+def without_secrets(values: dict[str, Any]) -> dict[str, Any]:
+    """A copy of skulk.yaml-shaped values with every secret key removed, at any depth."""
+    out = dict(values)
+    for path in SECRET_PATHS:
+        parent = out
+        for part in path[:-1]:
+            child = parent.get(part)
+            if not isinstance(child, dict):
+                break
+            parent[part] = parent = dict(child)
+        else:
+            parent.pop(path[-1], None)
+    return out
+
+
+def keep_secrets(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """`new` with each secret that it leaves out taken from `old`: secrets are write-only, so a
+    page that never saw them must not erase them when it saves."""
+    out = dict(new)
+    for path in SECRET_PATHS:
+        if not _has(old, path) or _has(out, path):
+            continue  # an explicit value in `new` (null included) replaces or clears it
+        parent = out
+        for part in path[:-1]:
+            child = parent.get(part)
+            parent[part] = parent = dict(child) if isinstance(child, dict) else {}
+        parent[path[-1]] = _get(old, path)
+    return out
+
+
+def redacted_argv(argv: list[str]) -> list[str]:
+    """argv with the value of every secret flag replaced, for diagnostics."""
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        name, eq, _ = arg.partition("=")
+        if hide_next:
+            out.append(REDACTED)
+        elif eq and name in SECRET_FLAGS:
+            out.append(f"{name}={REDACTED}")
+        else:
+            out.append(arg)
+        hide_next = not hide_next and arg in SECRET_FLAGS
+    return out
+
+
+def _get(values: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        if not isinstance(values, dict):
+            return None
+        values = values.get(part)
+    return values
+
+
+def _has(values: Any, path: tuple[str, ...]) -> bool:
+    parent = _get(values, path[:-1])
+    return isinstance(parent, dict) and path[-1] in parent
 
 
 def example_yaml() -> str:

@@ -1,6 +1,9 @@
 """Settings of the networking layer."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from skulk.net.psk import cluster_psk
 
 
 @dataclass(frozen=True)
@@ -14,3 +17,10 @@ class NetConfig:
     protocols: tuple[str, ...] = ()  # direct stream protocol ids, e.g. "/skulk/events/1"
     dial_timeout: float = 5.0
     dial_interval: float = 1.0
+    # Mixed into the private-network key; kept out of repr so it never reaches a log line.
+    secret: str | None = field(default=None, repr=False)
+
+    @cached_property
+    def psk(self) -> str:
+        """The private-network key, computed once (the KDF is deliberately slow)."""
+        return cluster_psk(self.namespace, self.secret)

@@ -15,7 +15,6 @@ from libp2p.stream_muxer.yamux.yamux import Yamux
 from multiaddr import Multiaddr
 
 from skulk.net.config import NetConfig
-from skulk.net.psk import cluster_psk
 
 # The outbound gossip queue of py-libp2p caps an RPC at 1 MiB; leave room for the
 # envelope (topic, seqno, signature, key) so a payload under this always fits.
@@ -30,7 +29,7 @@ def listen_multiaddr(config: NetConfig) -> Multiaddr:
 
 
 def build_host(keypair: KeyPair, config: NetConfig) -> IHost:
-    """TCP + Noise + Yamux only, inside the namespace's private network."""
+    """TCP + Noise + Yamux only, inside the private network of the namespace and cluster secret."""
     # Noise only: the default security list also offers plaintext, which trusts
     # whatever peer id the remote claims.
     noise = NoiseTransport(keypair, noise_privkey=create_x25519_key_pair().private_key)
@@ -39,7 +38,7 @@ def build_host(keypair: KeyPair, config: NetConfig) -> IHost:
         listen_addrs=[listen_multiaddr(config)],
         sec_opt={NOISE_ID: noise},
         muxer_opt={YAMUX_ID: Yamux},
-        psk=cluster_psk(config.namespace),
+        psk=config.psk,
         enable_mDNS=False,  # skulk.net.mdns runs discovery itself
     )
 

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 async def run_mdns(
-    host: IHost, namespace: str, advertised: list[str], on_peer: Callable[[PeerAddress], None]
+    host: IHost, psk: str, advertised: list[str], on_peer: Callable[[PeerAddress], None]
 ) -> None:
     """Advertise `advertised` and report discovered peers until cancelled."""
     if not advertised:
@@ -37,7 +37,7 @@ async def run_mdns(
             host.get_network(),
             port=int(advertised[0].split("/")[4]),
             listen_addrs=advertised,
-            private_network_fingerprint=_fingerprint(namespace),
+            private_network_fingerprint=_fingerprint(psk),
         )
         # Zeroconf setup and registration block for seconds: keep them off the loop.
         try:
@@ -60,10 +60,11 @@ def _stop_quietly(discovery: MDNSDiscovery) -> None:
         log.debug("stopping mDNS failed", exc_info=True)
 
 
-def _fingerprint(namespace: str) -> str:
-    # Separate service types keep other clusters' nodes off our dial list. Short
-    # (DNS-SD service labels are at most 15 bytes) and unrelated to the PSK bytes.
-    return hashlib.sha3_256(b"skulk_mdns" + namespace.encode()).hexdigest()[:8]
+def _fingerprint(psk: str) -> str:
+    # Separate service types keep other clusters' nodes off our dial list. Derived from the
+    # key, not the namespace, so with a secret it reveals neither; a one-way hash, 8 hex chars
+    # (DNS-SD service labels are at most 15 bytes), so it cannot help recover the key.
+    return hashlib.sha3_256(b"skulk_mdns" + psk.encode()).hexdigest()[:8]
 
 
 @contextmanager

@@ -184,7 +184,7 @@ def test_sanitized_dict_drops_the_token_and_is_plain_yaml(workdir: Path) -> None
     assert "hf_token" not in shown
     assert shown["home"] == "/srv/skulk"
     assert shown["bootstrap_peers"] == []
-    assert shown["cluster"] == {"namespace": "skulk-default"}
+    assert shown["cluster"] == {"namespace": "skulk-default", "secret_file": None}
     assert "hf_secret" not in yaml.safe_dump(shown)
     # What GET /config shows loads back as the same settings, less the token.
     assert Settings.model_validate(shown) == settings.model_copy(update={"hf_token": None})
