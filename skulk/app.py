@@ -23,7 +23,7 @@ from skulk.node.flight_recorder import FlightRecorder
 from skulk.node.gossip import GossipService
 from skulk.node.heartbeat import heartbeat_builder, reachable_interfaces
 from skulk.node.incarnation import next_incarnation
-from skulk.node.master_hooks import MasterHooks
+from skulk.node.master_hooks import MasterContext
 from skulk.node.ops import NodeOps
 from skulk.node.session import SessionManager
 from skulk.node.streams import SESSION_CHANGED, StreamRegistry
@@ -53,7 +53,10 @@ class Node:
         self.net = NetService(load_or_create_keypair(paths.identity_key_file), NetConfig(
             listen_host=s.libp2p_host, port=s.libp2p_port, namespace=s.cluster.namespace,
             bootstrap_peers=tuple(s.bootstrap_peers), mdns=s.discovery.mdns, topics=GOSSIP_TOPICS,
-            protocols=DIRECT_PROTOCOLS))
+            protocols=DIRECT_PROTOCOLS, secret=s.cluster.secret))
+        if not s.cluster.secret:
+            log.warning("this cluster has no secret: any machine on the network can join "
+                        "(set cluster.secret_file; `skulk secret` makes one)")
         self.node_id = node_id = self.net.node_id
         self.telemetry = TelemetryView()
         self.catalog = ModelCatalog(custom_dir=paths.custom_model_cards_dir)
@@ -81,8 +84,8 @@ class Node:
         self.worker = None if s.no_worker else WorkerService(
             node_id, self.router, self._make_supervisor, self._send_output, record=self.recorder.record,
             send_command=lambda c: self.facade.send_command(c), fits=fit_checker(probe.read_memory))
-        self.hooks = MasterHooks(self.telemetry, trio.current_time, s.node_timeout_seconds,
-                                 lambda: self.catalog.get(s.default_model.model_id), s.default_model.auto_place)
+        self.master_context = MasterContext(self.telemetry, trio.current_time, s.node_timeout_seconds,
+                                            lambda: self.catalog.get(s.default_model.model_id), s.default_model.auto_place)
         self.sessions.listeners.extend([self._on_session_changed, self.recorder.on_session_changed])
         self.ops = NodeOps(node_id, s, paths, self.router)
         self.ops.live_listeners.append(self._apply_log_floor)
@@ -116,7 +119,7 @@ class Node:
                              log_dir=self.paths.event_log_dir / "master",
                              reconcile_params=ReconcileParams(timedelta(seconds=s.node_timeout_seconds),
                                                               timedelta(seconds=grace)),
-                             command_hook=self.hooks.on_command, reconcile_hook=self.hooks.on_reconcile,
+                             context=self.master_context,
                              log_min_free_bytes=s.event_log_min_free_bytes)
 
     def _make_supervisor(self, runner_id, instance, *, on_status, on_output, on_traces=None):
@@ -126,7 +129,8 @@ class Node:
                                 extra_model_dirs=(*self.paths.extra_model_dirs, *self.store.extra_model_dirs),
                                 offline=self.settings.offline, on_status=on_status, on_output=on_output,
                                 on_traces=on_traces,
-                                prepare_model=self.store.prepare_model, runner_log=self.ops.runner_log_config())
+                                prepare_model=self.store.prepare_model, runner_log=self.ops.runner_log_config(),
+                                hf_token=self.ops.settings.hf_token)  # the live token: PUT /config may change it
 
     def _send_output(self, task, out) -> None:
         if out.error_code:

@@ -1,11 +1,13 @@
-"""Pure master decisions: a command (or a reconciliation pass) + state -> events."""
+"""Pure master decisions: the reconciliation pass (liveness) + state -> events.
+
+Commands are decided in skulk.master.dispatch, the one table; `decide_command` is re-exported
+here for callers that predate it.
+"""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from skulk.config.sync import cluster_part
-from skulk.errors import NotFound
-from skulk.types import commands as cmd
+from skulk.master.dispatch import decide_command  # noqa: F401 - re-export
 from skulk.types import events as ev
 from skulk.types.state import State
 from skulk.types.tasks import SERVING_TASK_TYPES, TaskStatus
@@ -13,45 +15,6 @@ from skulk.types.tasks import SERVING_TASK_TYPES, TaskStatus
 INSTANCE_LOST = (
     "The instance executing this request was lost (node disconnected or instance deleted)"
 )
-
-
-def decide_create_instance(state: State, c: cmd.CreateInstance) -> list:
-    return [ev.InstanceCreated(instance=c.instance)]
-
-
-def decide_delete_instance(state: State, c: cmd.DeleteInstance) -> list:
-    if c.instance_id not in state.instances:
-        raise NotFound(f"Instance not found: {c.instance_id}")
-    cancels = [
-        ev.TaskStatusUpdated(task_id=tid, task_status=TaskStatus.Cancelled)
-        for tid, t in state.tasks.items()
-        if t.instance_id == c.instance_id
-        and t.task_status in (TaskStatus.Pending, TaskStatus.Running)
-    ]
-    return [*cancels, ev.InstanceDeleted(instance_id=c.instance_id, reason=c.reason or "deleted")]
-
-
-def decide_set_tracing(state: State, c: cmd.SetTracingEnabled) -> list:
-    return [ev.TracingStateChanged(enabled=c.enabled)]
-
-
-def decide_set_cluster_config(state: State, c: cmd.SetClusterConfig) -> list:
-    config = cluster_part(c.config)  # hf_token and per-machine keys never leave their node
-    return [] if config == state.cluster_config else [ev.ClusterConfigChanged(config=config)]
-
-
-def decide_command(state: State, command) -> list:
-    """Events for a command. Commands handled elsewhere (placement, serving) return []."""
-    handler = _DECIDERS.get(type(command))
-    return handler(state, command) if handler else []
-
-
-_DECIDERS = {
-    cmd.CreateInstance: decide_create_instance,
-    cmd.DeleteInstance: decide_delete_instance,
-    cmd.SetTracingEnabled: decide_set_tracing,
-    cmd.SetClusterConfig: decide_set_cluster_config,
-}
 
 
 @dataclass(frozen=True)

@@ -1,29 +1,36 @@
 """MasterService: runs only while this node leads a session. Orders, persists, fans out."""
 
 import logging
-import math
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import trio
 
+from skulk import codec
 from skulk.errors import SkulkError
-from skulk.master.decide import ReconcileParams, decide_command, reconcile
+from skulk.faults import count, isolate
+from skulk.master.batches import take_batch
+from skulk.master.decide import ReconcileParams, reconcile
+from skulk.master.dispatch import DecideContext, auto_place, decide
 from skulk.master.persistence import MasterPersistence
 from skulk.master.sequencer import Sequencer
 from skulk.master.snapshot_policy import REPLAY_TAIL_RETENTION_EVENTS, SNAPSHOT_EVENT_CADENCE
 from skulk.types import events as ev
 from skulk.types.ids import NodeId, SessionId
+from skulk.types.commands import RefuseInstancePlacement
 from skulk.types.state import State
 from skulk.types.wire import CatchUpRequest, ForwardedCommand, IndexedEvents, LocalEvents
 
 log = logging.getLogger(__name__)
 
 SendToPeer = Callable[[NodeId, object], Awaitable[None]]
-CommandHook = Callable[[State, object], Awaitable[list]]
-ReconcileHook = Callable[[State, float], list]  # (state, seconds since this master started)
-PUSH_BATCH_LIMIT = 2_000
+ContextSource = Callable[[], DecideContext]  # live facts for the deciders, gathered per decision
+INBOX_LIMIT = 10_000  # messages from peers waiting for the master; the sender drops past it
+PUSH_QUEUE_LIMIT = 1_000  # commits waiting per follower; one that lags further is unsubscribed
+SIZE_CACHE_LIMIT = 20_000
 
 
 def _utc_now() -> datetime:
@@ -35,7 +42,7 @@ class MasterService:
         self, node_id: NodeId, session: SessionId, send: SendToPeer, *,
         seed: State | None = None, log_dir: Path | None = None,
         reconcile_params: ReconcileParams | None = None, reconcile_interval: float = 2.0,
-        command_hook: CommandHook | None = None, reconcile_hook: ReconcileHook | None = None,
+        context: ContextSource | None = None,
         log_min_free_bytes: int = 2 * 1024**3, snapshot_cadence: int = SNAPSHOT_EVENT_CADENCE,
         log_tail_events: int = REPLAY_TAIL_RETENTION_EVENTS,
     ):
@@ -45,11 +52,12 @@ class MasterService:
         self._seed = seed
         self._params = reconcile_params or ReconcileParams(timedelta(seconds=30), timedelta(seconds=60))
         self._reconcile_interval = reconcile_interval
-        self._command_hook = command_hook
-        self._reconcile_hook = reconcile_hook
+        self._context = context or DecideContext
+        self._refused: set[str] = set()  # instances widened once already
         self.sequencer = Sequencer()
-        self.inbox_send, self._inbox = trio.open_memory_channel(math.inf)
+        self.inbox_send, self._inbox = trio.open_memory_channel(INBOX_LIMIT)
         self._pushers: dict[NodeId, trio.MemorySendChannel] = {}
+        self._sizes: OrderedDict[int, int] = OrderedDict()  # encoded size by index, for push batches
         self.started_at = _utc_now()
         self.counters = {"indexed": 0, "commands": 0, "command_errors": 0}
         # the event log, State snapshots every `snapshot_cadence` events, compaction after each
@@ -75,7 +83,8 @@ class MasterService:
                 nursery.start_soon(self._reconcile_loop)
                 task_status.started()
                 async for peer, msg in self._inbox:
-                    await self._handle(peer, msg)
+                    with isolate("master.message"):  # one bad message ends only itself
+                        await self._handle(peer, msg)
         finally:
             await self.persistence.close(self.state)  # forced snapshot: shielded, time-bounded
 
@@ -86,25 +95,34 @@ class MasterService:
         if getattr(msg, "session", None) != self.session:
             return
         if isinstance(msg, LocalEvents):
-            self._commit(self.sequencer.accept(msg.origin, msg.first_origin_idx, msg.events, _utc_now()))
+            indexed = self.sequencer.accept(msg.origin, msg.first_origin_idx, msg.events, _utc_now(), peer=peer)
+            for refusal in self.sequencer.take_refusals():
+                count(refusal.kind, refusal.detail)
+            self._commit(indexed)
         elif isinstance(msg, CatchUpRequest):
             self._subscribe(peer)
             missing = self.sequencer.catch_up(msg.next_idx)
             if missing:
                 self._push_to(peer, missing)
         elif isinstance(msg, ForwardedCommand):
-            await self._handle_command(msg.command)
+            with isolate("master.command"):
+                self._handle_command(peer, msg.command)
 
-    async def _handle_command(self, command) -> None:
+    def decide_context(self, sender: NodeId) -> DecideContext:
+        now = _utc_now()
+        return replace(self._context(), sender=sender, now=now, refused=frozenset(self._refused),
+                       master_age_s=(now - self.started_at).total_seconds())
+
+    def _handle_command(self, peer: NodeId, command) -> None:
         self.counters["commands"] += 1
         try:
-            events = decide_command(self.state, command)
-            if not events and self._command_hook is not None:
-                events = await self._command_hook(self.state, command)
+            events = decide(self.state, command, self.decide_context(peer))
         except SkulkError as exc:
             self.counters["command_errors"] += 1
-            log.warning("command %s refused: %s", type(command).__name__, exc.message)
+            count("master.command_refused", f"{type(command).__name__} from {peer}: {exc.message}")
             return
+        if isinstance(command, RefuseInstancePlacement):
+            self._refused.add(command.instance_id)
         self.index_local(events)
 
     def index_local(self, events: list) -> None:
@@ -123,39 +141,62 @@ class MasterService:
     def _subscribe(self, peer: NodeId) -> None:
         if peer in self._pushers:
             return
-        send, recv = trio.open_memory_channel(math.inf)
+        send, recv = trio.open_memory_channel(PUSH_QUEUE_LIMIT)
         self._pushers[peer] = send
-        self._nursery.start_soon(self._pusher, peer, recv)
+        self._nursery.start_soon(self._pusher, peer, send, recv)
+
+    def _unsubscribe(self, peer: NodeId, channel: trio.MemorySendChannel) -> None:
+        if self._pushers.get(peer) is channel:
+            del self._pushers[peer]
+        channel.close()
 
     def _push_to(self, peer: NodeId, indexed: list[ev.IndexedEvent]) -> None:
         channel = self._pushers.get(peer)
-        if channel is not None:
+        if channel is None:
+            return
+        try:
             channel.send_nowait(indexed)
+        except trio.WouldBlock:  # it catches up by itself with its next CatchUpRequest
+            count("master.follower_lagging", f"{peer}: {PUSH_QUEUE_LIMIT} commits queued")
+            self._unsubscribe(peer, channel)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._unsubscribe(peer, channel)
 
-    async def _pusher(self, peer: NodeId, recv: trio.MemoryReceiveChannel) -> None:
+    async def _pusher(self, peer: NodeId, send: trio.MemorySendChannel, recv: trio.MemoryReceiveChannel) -> None:
         """One ordered sender per follower; a failure unsubscribes it until it asks again."""
+        pending: deque[ev.IndexedEvent] = deque()
         async with recv:
-            while True:
-                batch = list(await recv.receive())
-                while len(batch) < PUSH_BATCH_LIMIT:
+            while self._pushers.get(peer) is send:
+                if not pending:
                     try:
-                        batch.extend(recv.receive_nowait())
-                    except trio.WouldBlock:
+                        pending.extend(await recv.receive())
+                    except trio.EndOfChannel:
+                        return
+                while True:  # everything already queued joins the next batches
+                    try:
+                        pending.extend(recv.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
                         break
+                batch = take_batch(pending, self._size_of)
                 try:
                     await self._send(peer, IndexedEvents(session=self.session, events=batch))
                 except Exception as exc:  # noqa: BLE001 - follower will catch up by itself
                     log.debug("push to %s failed: %s", peer, exc)
-                    self._pushers.pop(peer, None)
+                    self._unsubscribe(peer, send)
                     return
+
+    def _size_of(self, indexed: ev.IndexedEvent) -> int:
+        size = self._sizes.get(indexed.idx)
+        if size is None:
+            size = self._sizes[indexed.idx] = len(codec.encode(indexed))
+            while len(self._sizes) > SIZE_CACHE_LIMIT:
+                self._sizes.popitem(last=False)
+        return size
 
     async def _reconcile_loop(self) -> None:
         while True:
             await trio.sleep(self._reconcile_interval)
-            now = _utc_now()
-            self.index_local(reconcile(self.state, now, self.started_at, self._params))
-            if self._reconcile_hook is not None:
-                try:
-                    self.index_local(self._reconcile_hook(self.state, (now - self.started_at).total_seconds()))
-                except SkulkError as exc:
-                    log.info("reconcile hook: %s", exc.message)
+            with isolate("master.reconcile"):
+                now = _utc_now()
+                self.index_local(reconcile(self.state, now, self.started_at, self._params))
+                self.index_local(auto_place(self.state, self.decide_context(self.node_id)))

@@ -5,10 +5,13 @@ from typing import Any
 from pydantic import Field
 
 from skulk.types.base import TaggedModel, tagged_union
-from skulk.types.ids import CommandId, InstanceId, NodeId, new_id
+from skulk.types.ids import CommandId, InstanceId, ModelId, NodeId, new_id
 from skulk.types.instances import Instance, InstanceMeta, Sharding
 from skulk.types.models import ModelCard
 from skulk.types.tasks import TextEmbeddingTaskParams, TextGenerationTaskParams
+
+
+MAX_NODES = 1024  # bounds any list of nodes a command carries
 
 
 class _Command(TaggedModel):
@@ -24,7 +27,7 @@ class PlaceInstance(_Command):
     sharding: Sharding = Sharding.Pipeline
     instance_meta: InstanceMeta = InstanceMeta.MlxRing
     min_nodes: int = Field(default=1, ge=1)
-    excluded_nodes: list[NodeId] = Field(default_factory=list)
+    excluded_nodes: list[NodeId] = Field(default_factory=list, max_length=MAX_NODES)
 
 
 class CreateInstance(_Command):
@@ -70,7 +73,13 @@ class RefuseInstancePlacement(_Command):
     reason: str
 
 
+class PurgeStaging(_Command):
+    """Ask every node to drop its idle staged model copies (all of them, or of `model_id`)."""
+
+    model_id: ModelId | None = None
+
+
 Command = tagged_union(
     TestCommand, PlaceInstance, CreateInstance, DeleteInstance, GenerateText, EmbedText, CancelCommand,
-    FinishCommand, SetTracingEnabled, RefuseInstancePlacement, SetClusterConfig,
+    FinishCommand, SetTracingEnabled, RefuseInstancePlacement, SetClusterConfig, PurgeStaging,
 )

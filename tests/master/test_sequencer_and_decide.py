@@ -31,7 +31,8 @@ def test_sequencer_indexes_each_origin_in_order_exactly_once():
 def test_sequencer_stamps_master_time_and_drops_unknown_task_updates():
     seq = Sequencer()
     info = ev.NodeGatheredInfo(node_id="n", when=T0 - timedelta(days=3), info=NodeNetworkInterfaces(ifaces=[]))
-    out = seq.accept("A", 0, [info, ev.TaskDeleted(task_id="ghost")], T0)
+    ghost = ev.TaskStatusUpdated(task_id="ghost", task_status=TaskStatus.Complete)
+    out = seq.accept("n/1", 0, [info, ghost], T0)
     assert len(out) == 1 and out[0].event.when == T0 and seq.dropped == 1
 
 

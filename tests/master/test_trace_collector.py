@@ -54,7 +54,8 @@ def test_ranks_reporting_after_the_task_was_deleted_still_merge():
 
 def test_untraced_unknown_and_foreign_rank_reports_are_dropped_unindexed():
     seq = sequencer_with(task("plain", traced=False), task("t1"))
-    out = seq.accept("n0/x", 0, [report("plain", 0), report("ghost", 0), report("t1", 7)], T0)
+    out = seq.accept("n0/x", 0, [report("plain", 0), report("ghost", 0)], T0)
+    out += seq.accept("n7/x", 0, [report("t1", 7)], T0)  # its own spans, for a rank it does not run
     assert out == [] and seq.traces.unmatched == 3 and list(seq.traces.pending) == ["t1"]
 
 

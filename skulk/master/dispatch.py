@@ -1,0 +1,161 @@
+"""The master's one command table: (state, command, context) -> events, pure.
+
+Everything impure a decision needs (live memory and names from telemetry, fresh ids, the ring
+port, the time, the default card) is gathered by the shell into a `DecideContext` first, so
+each decision is a plain function call, tested without an event loop.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from skulk.config.sync import cluster_part
+from skulk.errors import BadRequest, NotFound, SkulkError
+from skulk.master.serving import (
+    auto_place_command, decide_cancel_command, decide_embed_text, decide_finish_command,
+    decide_generate_text, decide_place_instance, decide_refusal,
+)
+from skulk.master.validate import instance_refusal
+from skulk.state.apply import apply_event
+from skulk.types import commands as cmd
+from skulk.types import events as ev
+from skulk.types.ids import InstanceId, NodeId, new_id
+from skulk.types.models import ModelCard
+from skulk.types.node import MemoryUsage
+from skulk.types.state import State
+from skulk.types.tasks import TaskStatus
+
+AUTO_PLACE_AFTER_S = 5.0  # let joining nodes settle into one session first
+REASON_LIMIT = 2_000  # a refusal's reason ends up in state; keep it a sentence, not a dump
+
+
+@dataclass(frozen=True)
+class DecideContext:
+    node_memory: Mapping[NodeId, MemoryUsage] = field(default_factory=dict)  # live nodes only
+    node_names: Mapping[NodeId, str] = field(default_factory=dict)
+    new_id: Callable[[], str] = new_id
+    ring_port: int = 61_000
+    now: datetime = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    sender: NodeId | None = None  # the authenticated peer a command came from
+    refused: frozenset[InstanceId] = frozenset()  # instances already widened once
+    default_card: ModelCard | None = None
+    auto_place: bool = False
+    master_age_s: float = 0.0
+
+
+def place(state: State, c: cmd.PlaceInstance, ctx: DecideContext, auto_placed: bool = False) -> list:
+    runners = [ctx.new_id() for _ in range(max(len(state.topology.nodes), 1))]
+    return decide_place_instance(state, c, ctx.node_memory, instance_id=ctx.new_id(), runner_ids=runners,
+                                 port=ctx.ring_port, node_names=ctx.node_names, auto_placed=auto_placed)
+
+
+def decide_delete_instance(state: State, c: cmd.DeleteInstance) -> list:
+    if c.instance_id not in state.instances:
+        raise NotFound(f"Instance not found: {c.instance_id}")
+    cancels = [
+        ev.TaskStatusUpdated(task_id=tid, task_status=TaskStatus.Cancelled)
+        for tid, t in state.tasks.items()
+        if t.instance_id == c.instance_id
+        and t.task_status in (TaskStatus.Pending, TaskStatus.Running)
+    ]
+    return [*cancels, ev.InstanceDeleted(instance_id=c.instance_id, reason=c.reason or "deleted")]
+
+
+def decide_set_tracing(state: State, c: cmd.SetTracingEnabled) -> list:
+    return [ev.TracingStateChanged(enabled=c.enabled)]
+
+
+def decide_set_cluster_config(state: State, c: cmd.SetClusterConfig) -> list:
+    config = cluster_part(c.config)  # hf_token and per-machine keys never leave their node
+    return [] if config == state.cluster_config else [ev.ClusterConfigChanged(config=config)]
+
+
+def _create(state: State, c: cmd.CreateInstance, ctx: DecideContext) -> list:
+    refusal = instance_refusal(state, c.instance)
+    if refusal is not None:
+        raise BadRequest(refusal, param="instance")
+    return [ev.InstanceCreated(instance=c.instance)]
+
+
+def _generate(state: State, c: cmd.GenerateText, ctx: DecideContext) -> list:
+    return decide_generate_text(state, _owned_by_sender(c, ctx), task_id=ctx.new_id())
+
+
+def _embed(state: State, c: cmd.EmbedText, ctx: DecideContext) -> list:
+    return decide_embed_text(state, _owned_by_sender(c, ctx), task_id=ctx.new_id())
+
+
+def _owned_by_sender(c, ctx: DecideContext):
+    """Tokens go to the node that asked: the sender, whatever the command claims."""
+    return c if ctx.sender is None else c.model_copy(update={"owner_node": ctx.sender})
+
+
+def _refuse_placement(state: State, c: cmd.RefuseInstancePlacement, ctx: DecideContext) -> list:
+    """Drop the instance and place it one node wider, once per instance, at its own node's word."""
+    if c.instance_id in ctx.refused:
+        return []
+    inst = state.instances.get(c.instance_id)
+    if inst is None:
+        return []
+    if ctx.sender is not None and (c.node_id != ctx.sender or c.node_id not in inst.node_ids()):
+        raise BadRequest(f"{ctx.sender} may refuse only its own shards of {c.instance_id}")
+    c = c.model_copy(update={"reason": c.reason[:REASON_LIMIT]})
+    deleted, wider = decide_refusal(state, c)
+    try:
+        after = apply_event(state, deleted[0]) if deleted else state
+        return deleted + (place(after, wider, ctx) if wider else [])
+    except SkulkError:
+        return deleted  # nothing wider fits: the reason stays on the deletion
+
+
+def _purge(state: State, c: cmd.PurgeStaging, ctx: DecideContext) -> list:
+    return [ev.StagingPurgeRequested(model_id=c.model_id, requested_at=ctx.now)]
+
+
+def _nothing(state: State, c, ctx: DecideContext) -> list:
+    return []
+
+
+def _without_ctx(decider: Callable[[State, object], list]) -> Callable[[State, object, DecideContext], list]:
+    return lambda state, c, ctx: decider(state, c)
+
+
+DECIDERS: dict[type, Callable[[State, object, DecideContext], list]] = {
+    cmd.TestCommand: _nothing,
+    cmd.PlaceInstance: place,
+    cmd.CreateInstance: _create,
+    cmd.DeleteInstance: _without_ctx(decide_delete_instance),
+    cmd.GenerateText: _generate,
+    cmd.EmbedText: _embed,
+    cmd.CancelCommand: _without_ctx(decide_cancel_command),
+    cmd.FinishCommand: _without_ctx(decide_finish_command),
+    cmd.SetTracingEnabled: _without_ctx(decide_set_tracing),
+    cmd.SetClusterConfig: _without_ctx(decide_set_cluster_config),
+    cmd.RefuseInstancePlacement: _refuse_placement,
+    cmd.PurgeStaging: _purge,
+}
+
+
+def decide(state: State, command, ctx: DecideContext) -> list:
+    """Events for one command, or a SkulkError saying why it is refused."""
+    decider = DECIDERS.get(type(command))
+    if decider is None:
+        raise NotFound(f"unknown command {type(command).__name__}")
+    return decider(state, command, ctx)
+
+
+def decide_command(state: State, command, ctx: DecideContext | None = None) -> list:
+    return decide(state, command, ctx or DecideContext())
+
+
+def auto_place(state: State, ctx: DecideContext) -> list:
+    """The reconcile pass's placement: the default model once, after the cluster settled."""
+    if not ctx.auto_place or ctx.master_age_s < AUTO_PLACE_AFTER_S or ctx.default_card is None:
+        return []
+    command = auto_place_command(state, ctx.default_card)
+    if command is None or not ctx.node_memory:
+        return []
+    try:
+        return place(state, command, ctx, auto_placed=True)
+    except SkulkError:
+        return []  # not placeable (yet); try again next pass
