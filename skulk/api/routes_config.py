@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse
 
 from skulk.api.routing import RouteSpec
 from skulk.config import DEFAULT_CONFIG_PATH, iter_fields, load_settings, sanitized_yaml_dict
-from skulk.config.render import SECRET_KEYS, default_value
+from skulk.config.render import default_value, keep_secrets, without_secrets
 from skulk.config.sources import read_yaml_file
 from skulk.config.sync import LIVE_KEYS, changed_keys, needs_restart
 from skulk.config.sync import validate_file_values as _validate
@@ -45,7 +45,7 @@ async def get_config(request: Request) -> JSONResponse:
     body: dict[str, Any] = {"config": {}, "configPath": str(path), "fileExists": path.exists(),
                             "effective": {}, "effectiveSource": None, "fields": field_table(), "error": None}
     try:
-        body["config"] = {k: v for k, v in _read_file(path).items() if k not in SECRET_KEYS}
+        body["config"] = without_secrets(_read_file(path))
         body["effective"], body["effectiveSource"] = _effective(request.app.state.cluster, path)
     except SkulkError as exc:  # a broken file is shown, not a 500: the page is how you fix it
         body["error"] = exc.message
@@ -70,8 +70,7 @@ async def put_config(request: Request) -> JSONResponse:
         old_file = _read_file(path)
     except SkulkError:
         old_file = {}  # a broken file is being replaced
-    if "hf_token" not in values and "hf_token" in old_file:
-        values["hf_token"] = old_file["hf_token"]  # write-only: the page never sees it
+    values = keep_secrets(values, old_file)  # write-only: the page never sees them
     new_settings = _validate(values)
     old_settings = _settings_or_none(old_file)
     changed = changed_keys(old_settings, new_settings)
@@ -79,7 +78,7 @@ async def put_config(request: Request) -> JSONResponse:
     apply_live = getattr(request.app.state.cluster, "apply_live_settings", None)
     if callable(apply_live):
         apply_live(new_settings)  # node-local live keys (the event-log floor) never come back by sync
-    await _broadcast(request.app.state.cluster, {k: v for k, v in values.items() if k not in SECRET_KEYS})
+    await _broadcast(request.app.state.cluster, without_secrets(values))
     restart = needs_restart(changed)
     shown = ", ".join(restart[:6]) + (f" and {len(restart) - 6} more" if len(restart) > 6 else "")
     message = f"Saved {path}." + (f" Restart the node to apply: {shown}." if restart else "")

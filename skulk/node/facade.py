@@ -7,6 +7,7 @@ from typing import Any
 
 import trio
 
+from skulk.config.render import redacted_argv
 from skulk.config.sync import cluster_part
 from skulk.node import diagnostics as diag
 from skulk.node.dispatch import ClusterMessenger
@@ -194,7 +195,8 @@ class ClusterFacade:
                         "listenAddrs": self._net.listen_multiaddrs(), "elections": self._sessions.elections,
                         "openStreams": len(self._streams), "startedAt": started,
                         "uptimeSeconds": round(time.time() - started, 3) if started else None,
-                        "restartPending": self.restart_pending, "argv": list(sys.argv),
+                        "restartPending": self.restart_pending, "argv": redacted_argv(sys.argv),
+                        "clusterSecured": bool(getattr(getattr(settings, "cluster", None), "secret", None)),
                         "skulkCommit": diag.skulk_commit(), "hasWorker": self._has_worker,
                         "structuredLoggingConfigured": structured_logging_enabled(),
                         "loggingIngestUrl": getattr(logging_settings, "ingest_url", "") or None},

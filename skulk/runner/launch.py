@@ -20,6 +20,10 @@ WORKER_MODULE = "skulk.engine.worker_main"
 EXIT_PARENT_GONE, EXIT_RING_LOST, EXIT_CONNECT_TIMEOUT = 1, 3, 4  # worker_main's exit codes
 RING_LOST = "ring peer lost (another rank died)"
 AnyInstance = MlxRingInstance | MlxJacclInstance
+# A runner never gets the node's credentials: it downloads nothing (its model directory is
+# resolved, with the configured hf_token, before it starts). Matched by "_"-separated word.
+_SECRET_WORDS = frozenset({"TOKEN", "SECRET", "KEY", "APIKEY", "PASSWORD", "PASSWD", "CREDENTIALS"})
+_SECRET_PREFIXES = ("SKULK_AUTH__", "SKULK_CLUSTER__")
 
 
 @dataclass(frozen=True)
@@ -60,11 +64,13 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 def resolve_model_dir(model_id: str, models_dir: Path, extra_dirs: Sequence[Path], offline: bool,
-                      catalog: ModelCatalog | None = None) -> Path:
-    """The model's directory, found or produced, and loadable; else a SkulkError naming the problem.
-    Blocking: run it in a thread."""
+                      catalog: ModelCatalog | None = None, *, hf_token: str | None = None,
+                      endpoint: str | None = None) -> Path:
+    """The model's directory, found or produced (a hub download uses `hf_token`, for gated models),
+    and loadable; else a SkulkError naming the problem. Blocking: run it in a thread."""
     try:
-        path = ensure_model_dir(model_id, models_dir, extra_dirs, catalog, offline)
+        path = ensure_model_dir(model_id, models_dir, extra_dirs, catalog, offline,
+                                endpoint=endpoint, token=hf_token)
     except NotFound:
         # A directory that is there but unusable (no config.json): say what is wrong with it.
         roots = (Path(models_dir), *map(Path, extra_dirs))
@@ -113,13 +119,21 @@ def worker_argv(model_dir: Path, shard: ShardMetadata, deadlines: Deadlines, *,
 
 def worker_env(base: Mapping[str, str], hostfile: Path | None, rank: int, world_size: int,
                cpus: Sequence[int] | None, cpu_count: int) -> dict[str, str]:
-    """rank_env plus a PYTHONPATH that finds this very skulk (the child runs `-m`)."""
-    env = rank_env(hostfile, rank, world_size, threads=len(cpus) if cpus else cpu_count, base=dict(base))
+    """rank_env plus a PYTHONPATH that finds this very skulk (the child runs `-m`), over `base`
+    without its secrets (see is_secret_env_name)."""
+    clean = {name: value for name, value in base.items() if not is_secret_env_name(name)}
+    env = rank_env(hostfile, rank, world_size, threads=len(cpus) if cpus else cpu_count, base=clean)
     root = str(Path(skulk.__file__).resolve().parents[1])
     paths = [p for p in env.get("PYTHONPATH", "").split(":") if p]
     if root not in paths:
         env["PYTHONPATH"] = ":".join([root, *paths])
     return env
+
+
+def is_secret_env_name(name: str) -> bool:
+    """HF_TOKEN, FOO_API_KEY, AWS_SECRET_ACCESS_KEY, SKULK_CLUSTER__SECRET, SKULK_AUTH__*, ..."""
+    upper = name.upper()
+    return upper.startswith(_SECRET_PREFIXES) or not _SECRET_WORDS.isdisjoint(upper.split("_"))
 
 
 def fatal_reason(code: str | None, message: str, deadlines: Deadlines) -> str:

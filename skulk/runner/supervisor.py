@@ -11,6 +11,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ class RunnerSupervisor:
         on_traces: Callable[[str, RunnerTraces], None] | None = None,
         env: Mapping[str, str] | None = None, cpus: list[int] | None = None,
         catalog: ModelCatalog | None = None, prepare_model: Callable[[str], Awaitable[None]] | None = None,
-        runner_log: RunnerLogConfig | None = None,
+        runner_log: RunnerLogConfig | None = None, hf_token: str | None = None,
     ):
         self.runner_id, self.instance, self.node_id = runner_id, instance, node_id
         self._shard = own_shard(instance, runner_id)
@@ -79,6 +80,7 @@ class RunnerSupervisor:
         self._models_dir, self._extra_dirs, self._offline = Path(models_dir), tuple(extra_model_dirs), offline
         self._catalog = catalog  # lets a card's source package produce the model dir
         self._prepare_model = prepare_model  # e.g. staging from the model store, before resolving
+        self._hf_token = hf_token  # for a hub download here; the runner process never gets it
         self._on_status, self._on_output = on_status, on_output
         self._on_traces = on_traces  # (runner id, a traced task's spans from this rank)
         self._base_env = dict(env if env is not None else os.environ)
@@ -227,8 +229,8 @@ class RunnerSupervisor:
                     await self._prepare_model(model_id)
                 # Abandoned on cancel: a download must not hold up a shutdown.
                 return await trio.to_thread.run_sync(
-                    resolve_model_dir, model_id, self._models_dir, self._extra_dirs, self._offline,
-                    self._catalog, abandon_on_cancel=True)
+                    partial(resolve_model_dir, hf_token=self._hf_token), model_id, self._models_dir,
+                    self._extra_dirs, self._offline, self._catalog, abandon_on_cancel=True)
             except SkulkError as exc:
                 self._set_failure(exc.message)
             except Exception as exc:  # a converter or disk error: the runner fails, the node lives on
