@@ -17,7 +17,9 @@ from skulk.api import routes_embeddings, routes_ollama
 from skulk.api import routes_anthropic, routes_responses
 from skulk.api import routes_node, routes_store
 from skulk.api import routes_ops, routes_traces
+from skulk.api.body_limit import BodyLimitMiddleware
 from skulk.api.errors import EXCEPTION_HANDLERS
+from skulk.api.limits import api_settings
 from skulk.api.metrics import RequestMetricsMiddleware, metrics_for
 from skulk.api.openapi import build_openapi
 from skulk.api.port import ClusterPort
@@ -51,6 +53,7 @@ def create_app(cluster: ClusterPort, *, dashboard_base_path: str = "") -> Starle
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"]),
+                    Middleware(BodyLimitMiddleware, limit=lambda: api_settings(cluster).max_body_bytes),
                     Middleware(RequestMetricsMiddleware, metrics=metrics_for(cluster))],
     )
     app.state.cluster = cluster

@@ -2,6 +2,7 @@
 (/api/tags, /api/show, /api/ps) built from model cards."""
 
 import hashlib
+import math
 from datetime import datetime, timezone
 from typing import Any
 
@@ -55,7 +56,9 @@ class OllamaEmbedRequest(BaseModel):
 
 def _positive(value: Any) -> int | None:
     """Ollama uses -1/-2/0 for "no limit"; only a positive count limits anything."""
-    return int(value) if isinstance(value, (int, float)) and value > 0 else None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # json.loads reads Infinity and NaN; int() of them raises
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
 
 
 def _think(think: bool | str | None) -> tuple[bool | None, str | None]:

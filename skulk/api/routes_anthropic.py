@@ -19,7 +19,8 @@ from skulk.api.output import Finish, ParsedOutput, collect_unless_disconnected
 from skulk.api.routing import RouteSpec
 from skulk.api.sse import comment, event, sse_response
 from skulk.api.tool_calls import Piece, ToolCall
-from skulk.api.validation import anthropic_error, check_servable, read_request, with_anthropic_errors
+from skulk.api.limits import FieldNames
+from skulk.api.validation import anthropic_error, check_request, check_servable, read_request, with_anthropic_errors
 
 
 def _tool_id(call: ToolCall) -> str:
@@ -123,6 +124,7 @@ async def create_message(request: Request) -> Response:
     req = await read_request(request, MessagesRequest, schema_status=400)
     params = to_task_params(req)
     port = request.app.state.cluster
+    check_request(port, params, FieldNames(stop="stop_sequences"))
     check_servable(port.state, params)
     gen = await Generation(port, params).start()
     out = ParsedOutput(gen, parse_tools=req.uses_tools)

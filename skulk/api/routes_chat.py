@@ -20,7 +20,8 @@ from skulk.api.port import ClusterPort
 from skulk.api.routing import RouteSpec
 from skulk.api.sse import DONE, comment, data, sse_response, stats_comment, stats_dict
 from skulk.api.tool_calls import Piece, ToolCall
-from skulk.api.validation import check_servable, chunk_error, read_request
+from skulk.api.limits import FieldNames
+from skulk.api.validation import check_request, check_servable, chunk_error, read_request
 from skulk.errors import NotFound
 from skulk.types.chunks import Usage
 
@@ -93,6 +94,8 @@ async def _start(request: Request, *, bench: bool = False) -> tuple[ChatCompleti
         req = req.model_copy(update={"stream": False})
     params = to_task_params(req)
     port = _port(request)
+    check_request(port, params, FieldNames(max_tokens="max_completion_tokens" if req.max_completion_tokens
+                                           else "max_tokens"))
     check_servable(port.state, params)
     gen = await Generation(port, params).start()
     return req, ParsedOutput(gen, parse_tools=req.uses_tools)

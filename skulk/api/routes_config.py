@@ -10,13 +10,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from skulk.api.routing import RouteSpec
+from skulk.api.validation import parse_json_body
 from skulk.config import DEFAULT_CONFIG_PATH, iter_fields, load_settings, sanitized_yaml_dict
 from skulk.config.render import default_value, keep_secrets, without_secrets
 from skulk.config.sources import read_yaml_file
 from skulk.config.sync import LIVE_KEYS, changed_keys, needs_restart
 from skulk.config.sync import validate_file_values as _validate
 from skulk.config.sync import write_config_file as write_atomically
-from skulk.errors import ConfigError, SkulkError
+from skulk.errors import BadRequest, ConfigError, SkulkError
 
 
 def config_path() -> Path:
@@ -62,8 +63,8 @@ def _new_values(body: Any) -> dict[str, Any]:
 
 async def put_config(request: Request) -> JSONResponse:
     try:
-        values = _new_values(await request.json())
-    except ValueError as exc:
+        values = _new_values(parse_json_body(await request.body()))
+    except BadRequest as exc:  # unparsable: this route answers 422 naming `config`
         raise ConfigError(f"Invalid JSON body: {exc}", param="config") from exc
     path = config_path()
     try:

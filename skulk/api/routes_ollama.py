@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from skulk.api.generation import KEEPALIVE_S, Generation, GenerationFailed
+from skulk.api.limits import FieldNames
 from skulk.api.ollama_models import (
     OllamaChatRequest, OllamaEmbedRequest, OllamaGenerateRequest, chat_params, generate_params, now_rfc3339,
     ps_entry, show_body, tag_entry,
@@ -23,6 +24,7 @@ from skulk.api.ollama_models import (
 from skulk.api.port import ClusterPort
 from skulk.api.routes_embeddings import card_for, compute_embeddings, input_texts
 from skulk.api.routing import RouteSpec
+from skulk.api.validation import check_request, parse_json_body
 from skulk.errors import BadRequest, NotFound, SkulkError
 from skulk.master.serving import instances_for_model
 from skulk.types.downloads import DownloadCompleted
@@ -58,10 +60,7 @@ def ollama_errors(handler: Callable[[Request], Awaitable[Response]]) -> Callable
 async def _json_object(request: Request) -> dict[str, Any]:
     """Ollama clients may send any Content-Type (or none): always parse the body as JSON."""
     raw = await request.body()
-    try:
-        data = json.loads(raw or b"{}")
-    except ValueError as exc:
-        raise BadRequest(f"invalid JSON body: {exc}") from exc
+    data = parse_json_body(raw or b"{}")
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
     return data
@@ -158,6 +157,11 @@ async def _respond(gen: Generation, kind: str, model: str, stream: bool) -> Resp
     return JSONResponse({**_piece(kind, model, text, True), **_stats(gen, clock)})
 
 
+def _names(prompt_field: str) -> FieldNames:
+    return FieldNames(messages=prompt_field, stop="options.stop", max_tokens="options.num_predict",
+                      options="options.")
+
+
 def _loaded(kind: str, model: str) -> JSONResponse:
     """Ollama answers an empty request by loading the model; ours is loaded once it is placed."""
     return JSONResponse({**_piece(kind, model, "", True), "done_reason": "load"})
@@ -170,7 +174,9 @@ async def chat(request: Request) -> Response:
         _require_instance(_port(request), req.model)
         return _loaded("chat", req.model)
     _require_generator(_port(request), req.model)
-    gen = Generation(_port(request), chat_params(req))
+    params = chat_params(req)
+    check_request(_port(request), params, _names("messages"))
+    gen = Generation(_port(request), params)
     return await _respond(gen, "chat", req.model, req.stream)
 
 
@@ -181,7 +187,9 @@ async def generate(request: Request) -> Response:
         _require_instance(_port(request), req.model)
         return _loaded("generate", req.model)
     _require_generator(_port(request), req.model)
-    gen = Generation(_port(request), generate_params(req))
+    params = generate_params(req)
+    check_request(_port(request), params, _names("prompt"))
+    gen = Generation(_port(request), params)
     return await _respond(gen, "generate", req.model, req.stream)
 
 

@@ -22,7 +22,8 @@ from skulk.api.responses_models import (ResponsesRequest, call_item, message_ite
 from skulk.api.routing import RouteSpec
 from skulk.api.sse import comment, event, sse_response
 from skulk.api.tool_calls import Piece, new_id
-from skulk.api.validation import check_servable, chunk_error, read_request
+from skulk.api.limits import FieldNames
+from skulk.api.validation import check_request, check_servable, chunk_error, read_request
 
 
 @dataclass
@@ -138,6 +139,7 @@ async def create_response(request: Request) -> Response:
     req = await read_request(request, ResponsesRequest, schema_status=400)
     params = to_task_params(req)
     port = request.app.state.cluster
+    check_request(port, params, FieldNames(messages="input", max_tokens="max_output_tokens"))
     check_servable(port.state, params)
     gen = await Generation(port, params).start()
     out = ParsedOutput(gen, parse_tools=req.uses_tools)

@@ -1,7 +1,6 @@
 """Model store routes: /store/* on every node, answered by the store host (proxied over HTTP
 from other nodes); /store/storage and the purge are this node's own."""
 
-import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -9,16 +8,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from skulk.api.routing import RouteSpec
-from skulk.errors import BadRequest
+from skulk.api.validation import parse_json_body
 from skulk.store.errors import StoreNotConfigured
 from skulk.store.service import StoreService
+from skulk.types.ids import SafeModelId, validate_model_id
 
 _STORE_ERRORS = {503: "Store not configured / Store unreachable"}
 
 
 class PurgeStagingRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    model_id: str | None = Field(default=None, alias="modelId")
+    model_id: SafeModelId | None = Field(default=None, alias="modelId")
 
 
 def _store(request: Request) -> StoreService:
@@ -30,6 +30,11 @@ def _store(request: Request) -> StoreService:
 
 def _backend(request: Request) -> Any:
     return _store(request).backend()
+
+
+def _model_id(request: Request) -> str:
+    """The path's model id, refused with a 400 before it reaches the store (it names a directory)."""
+    return validate_model_id(request.path_params["model_id"])
 
 
 async def get_health(request: Request) -> JSONResponse:
@@ -45,23 +50,20 @@ async def get_downloads(request: Request) -> JSONResponse:
 
 
 async def post_download(request: Request) -> JSONResponse:
-    return JSONResponse(await _backend(request).request_download(request.path_params["model_id"]))
+    return JSONResponse(await _backend(request).request_download(_model_id(request)))
 
 
 async def get_download_status(request: Request) -> JSONResponse:
-    return JSONResponse(await _backend(request).download_status(request.path_params["model_id"]))
+    return JSONResponse(await _backend(request).download_status(_model_id(request)))
 
 
 async def delete_model(request: Request) -> JSONResponse:
-    return JSONResponse(await _backend(request).delete(request.path_params["model_id"]))
+    return JSONResponse(await _backend(request).delete(_model_id(request)))
 
 
 async def post_purge_staging(request: Request) -> JSONResponse:
     raw = (await request.body()).strip()
-    try:
-        body = PurgeStagingRequest.model_validate(json.loads(raw) if raw else {})
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"Invalid JSON body: {exc}") from exc
+    body = PurgeStagingRequest.model_validate(parse_json_body(raw) if raw else {})
     store = _store(request)
     if store.config is None:
         raise StoreNotConfigured()
@@ -84,13 +86,13 @@ ROUTES = [
     RouteSpec("GET", "/store/downloads", get_downloads, "Active store downloads from the hub", "store",
               status_codes=(200, 503), responses=_STORE_ERRORS),
     RouteSpec("POST", f"{_MODEL}/download", post_download, "Have the store host download a model", "store",
-              status_codes=(200, 404, 503), responses=_STORE_ERRORS),
+              status_codes=(200, 400, 404, 503), responses=_STORE_ERRORS),
     RouteSpec("GET", f"{_MODEL}/download/status", get_download_status, "A store download's status", "store",
-              status_codes=(200, 404, 503), responses=_STORE_ERRORS),
+              status_codes=(200, 400, 404, 503), responses=_STORE_ERRORS),
     RouteSpec("DELETE", _MODEL, delete_model, "Delete a model from the store", "store",
-              status_codes=(200, 404, 503), responses=_STORE_ERRORS),
+              status_codes=(200, 400, 404, 503), responses=_STORE_ERRORS),
     RouteSpec("POST", "/store/purge-staging", post_purge_staging, "Drop idle staged copies on every node",
-              "store", request_model=PurgeStagingRequest, status_codes=(200, 503), responses=_STORE_ERRORS),
+              "store", request_model=PurgeStagingRequest, status_codes=(200, 400, 503), responses=_STORE_ERRORS),
     RouteSpec("GET", "/store/storage", get_storage, "This node's staged models and disk", "store",
               status_codes=(200, 503)),
 ]

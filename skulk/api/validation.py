@@ -5,6 +5,7 @@ Messages: 400, as those APIs answer). Checks that need the cluster (unknown mode
 budget the instance cannot hold: 400 `context_length_exceeded`) run before the task is sent.
 """
 
+import json
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from skulk.api.limits import FieldNames, api_settings, check_limits
 from skulk.errors import BadRequest, NotFound, SkulkError
 from skulk.master.serving import instances_for_model
 from skulk.types.chunks import ErrorChunk
@@ -60,6 +62,19 @@ async def read_request(request: Request, model: type[M], *, schema_status: int =
         return model.model_validate_json(body)
     except ValidationError as exc:
         raise schema_error(exc, schema_status) from None
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """json.loads for a request body: any failure (bad bytes, too deep, too long a number) is a 400."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(f"Invalid JSON body: {str(exc)[:200]}") from None
+
+
+def check_request(port: Any, params: TextGenerationTaskParams, names: FieldNames = FieldNames()) -> None:
+    """The size bounds of skulk.api.limits, with this node's `api` settings."""
+    check_limits(params, api_settings(port), names)
 
 
 def check_servable(state: State, params: TextGenerationTaskParams) -> None:

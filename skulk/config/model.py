@@ -169,6 +169,18 @@ class TracingSettings(ConfigSection):
     )
 
 
+class ApiSettings(ConfigSection):
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024,
+        description="Largest HTTP request body accepted; a bigger one gets 413 before it is read.",
+    )
+    max_prompt_chars: int = Field(
+        2_000_000, ge=1, le=8_000_000,
+        description="Most characters a generation request may hold across its messages, tools and "
+        "stop strings (400 above it). Capped so a request always fits the runner's 64 MiB frame.",
+    )
+
+
 class Settings(ConfigSection):
     """Everything a node is configured with: skulk.yaml < SKULK_* env < command-line flags."""
 
@@ -211,6 +223,9 @@ class Settings(ConfigSection):
     )
     dashboard_base_path: str = Field(
         "", description="URL prefix the dashboard is served under, e.g. /skulk behind a proxy."
+    )
+    api: ApiSettings = Field(
+        default_factory=ApiSettings, description="Bounds on what the HTTP API accepts."
     )
     cluster: ClusterSettings = Field(
         default_factory=ClusterSettings, description="Which cluster this node belongs to."

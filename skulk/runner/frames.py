@@ -19,8 +19,18 @@ class FrameError(ValueError):
     """The runner wrote bytes that are not a frame."""
 
 
+class UnsendableFrame(ValueError):
+    """A message the runner could not read: over MAX_FRAME (the child would exit on it) or not
+    encodable (e.g. an integer beyond 64 bits). Nothing is written."""
+
+
 def encode_frame(message: dict[str, Any]) -> bytes:
-    body = msgpack.packb(message, use_bin_type=True)
+    try:
+        body = msgpack.packb(message, use_bin_type=True)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise UnsendableFrame(f"cannot encode the message: {exc}") from None
+    if len(body) > MAX_FRAME:
+        raise UnsendableFrame(f"the message is {len(body)} bytes, over the runner's {MAX_FRAME}-byte frame limit")
     return _LEN.pack(len(body)) + body
 
 

@@ -20,7 +20,7 @@ import trio
 from skulk.engine.distributed import write_hostfile
 from skulk.errors import SkulkError
 from skulk.models import ModelCatalog
-from skulk.runner.frames import FrameError, FrameReader, encode_frame
+from skulk.runner.frames import FrameError, FrameReader, UnsendableFrame, encode_frame
 from skulk.runner.launch import (
     AnyInstance,
     Deadlines,
@@ -170,11 +170,16 @@ class RunnerSupervisor:
             name = type(self.status).__name__
             self._emit_error(task_id, "runner_unavailable", f"runner {self.runner_id} is not ready ({name})")
             return
+        op = "embed" if isinstance(params, TextEmbeddingTaskParams) else "generate"
+        try:  # checked before writing: a frame the child cannot read would end the runner
+            frame = encode_frame({"op": op, "id": task_id, "params": params.model_dump(mode="json"), "trace": trace})
+        except UnsendableFrame as exc:
+            self._emit_error(task_id, "context_length_exceeded", f"request refused before the runner: {exc}")
+            return
         self._active.add(task_id)
         self._settle()
         # If the write fails the process is gone; the exit handling ends this task's stream.
-        op = "embed" if isinstance(params, TextEmbeddingTaskParams) else "generate"
-        await self._send({"op": op, "id": task_id, "params": params.model_dump(mode="json"), "trace": trace})
+        await self._send_frame(frame)
 
     async def cancel(self, task_id: str) -> None:
         """Ask rank 0 to stop a task; its final chunk (finish_reason "cancelled") still follows."""
@@ -301,11 +306,14 @@ class RunnerSupervisor:
 
     async def _send(self, message: dict[str, Any]) -> bool:
         """Write one frame to the process; False if it is gone."""
+        return await self._send_frame(encode_frame(message))
+
+    async def _send_frame(self, frame: bytes) -> bool:
         if self._proc is None:
             return False
         async with self._write_lock:
             try:
-                await self._proc.stdin.send_all(encode_frame(message))
+                await self._proc.stdin.send_all(frame)
                 return True
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 return False
