@@ -90,7 +90,8 @@ class Node:
         self.ops = NodeOps(node_id, s, paths, self.router)
         self.ops.live_listeners.append(self._apply_log_floor)
         self.store = StoreService(s, paths, node_id=node_id, friendly_name=friendly, router=self.router,
-                                  telemetry=self.telemetry, local_instances=lambda: supervised_instances(self.worker))
+                                  telemetry=self.telemetry, local_instances=lambda: supervised_instances(self.worker),
+                                  send_command=lambda c: self.facade.send_command(c))
         self.facade = ClusterFacade(
             node_id=node_id, friendly_name=friendly, router=self.router, sessions=self.sessions,
             telemetry=self.telemetry, messenger=self.messenger, streams=self.streams, catalog=self.catalog,

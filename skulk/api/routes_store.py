@@ -67,7 +67,7 @@ async def post_purge_staging(request: Request) -> JSONResponse:
     store = _store(request)
     if store.config is None:
         raise StoreNotConfigured()
-    return JSONResponse(store.request_purge(body.model_id))
+    return JSONResponse(await store.request_purge(body.model_id))
 
 
 async def get_storage(request: Request) -> JSONResponse:

@@ -10,9 +10,7 @@ With no `model_store` section (or `enabled: false`) it does nothing and the API 
 import logging
 import os
 import socket
-import time
-from datetime import datetime, timezone
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,7 @@ from skulk.store.lifecycle import StagingLifecycle, disk_report
 from skulk.store.locate import bind_host, is_store_host, store_address, store_url
 from skulk.store.server import make_store_app, serve_store
 from skulk.store.staging import Stager, fetch_entry
-from skulk.types.events import StagingPurgeRequested
+from skulk.types.commands import PurgeStaging
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +44,12 @@ def supervised_instances(worker: Any) -> dict[str, str]:
 class StoreService:
     def __init__(self, settings: Settings, paths: NodePaths, *, node_id: str, friendly_name: str,
                  router: Any, telemetry: Any, local_instances: Callable[[], dict[str, str]],
+                 send_command: Callable[[Any], Awaitable[None]] | None = None,
                  env: Mapping[str, str] = os.environ):
         cfg = settings.model_store
         self.config = cfg if cfg is not None and cfg.enabled else None
         self.node_id, self._router, self._telemetry = node_id, router, telemetry
+        self._send_command = send_command  # to the master, as the API's commands go
         self._local_instances, self._timeout = local_instances, settings.node_timeout_seconds
         self._models_dir, self._search_dirs = paths.models_dir, tuple(paths.extra_model_dirs)
         self._api_host, self._event_log_dir = settings.api_host, paths.event_log_dir
@@ -156,12 +156,15 @@ class StoreService:
 
     # ----- API -----
 
-    def request_purge(self, model_id: str | None) -> dict[str, Any]:
-        """Ask every node (this one included) to drop idle staged copies, via the event log."""
-        event = StagingPurgeRequested(model_id=model_id, requested_at=_utc_now())
-        self._router.send_event(event)
+    async def request_purge(self, model_id: str | None) -> dict[str, Any]:
+        """Ask every node (this one included) to drop idle staged copies: the master turns the
+        command into a StagingPurgeRequested event that every node sees in the log."""
+        if self._send_command is None:
+            raise StoreNotConfigured()
+        command = PurgeStaging(model_id=model_id)
+        await self._send_command(command)
         what = f"staged copies of {model_id}" if model_id else "all staged copies"
-        return {"commandId": event.event_id, "message": f"Purge of {what} not in use sent to every node"}
+        return {"commandId": command.command_id, "message": f"Purge of {what} not in use sent to every node"}
 
     async def storage_report(self) -> dict[str, Any]:
         if self.lifecycle is None:
@@ -169,7 +172,3 @@ class StoreService:
             return {"nodeId": self.node_id, "stagingRoot": None, "stagedModels": [], "stagedTotalBytes": 0,
                     "eventLogBytes": log_bytes, **disk_report(self._event_log_dir)}
         return {"nodeId": self.node_id, **await self.lifecycle.report()}
-
-
-def _utc_now() -> datetime:
-    return datetime.fromtimestamp(time.time(), timezone.utc)

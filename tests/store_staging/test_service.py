@@ -27,6 +27,9 @@ class Quiet:
     def send_event(self, event):
         self.sent.append(event)
 
+    async def send_command(self, command):
+        self.sent.append(command)
+
     def live(self, now, timeout):
         return {}
 
@@ -35,7 +38,7 @@ def service(tmp_path: Path, name: str, store: dict | None, node_id: str = "id-x"
     settings = Settings(node_name=name, home=tmp_path / name, model_store=store)
     paths = resolve_paths(settings, {}, user_home=tmp_path)
     return StoreService(settings, paths, node_id=node_id, friendly_name=name, router=Quiet(), telemetry=Quiet(),
-                        local_instances=dict)
+                        local_instances=dict, send_command=Quiet().send_command)
 
 
 def store_cfg(store_root: Path, port: int = 58080, **extra) -> dict:
@@ -106,13 +109,13 @@ def test_store_routes_say_not_configured_or_unreachable(tmp_path):
     assert client(None).get("/store/health").status_code == 503
 
 
-def test_purge_is_sent_as_an_event_for_every_node(tmp_path, store_root):
+def test_purge_is_sent_as_a_command_to_the_master(tmp_path, store_root):
     svc = service(tmp_path, "n1", store_cfg(store_root))
     c = client(svc)
     resp = c.post("/store/purge-staging", json={"modelId": TINY})
     assert resp.status_code == 200 and resp.json()["commandId"]
     event = Quiet.sent[-1]
-    assert type(event).__name__ == "StagingPurgeRequested" and event.model_id == TINY
+    assert type(event).__name__ == "PurgeStaging" and event.model_id == TINY
     assert c.post("/store/purge-staging").status_code == 200 and Quiet.sent[-1].model_id is None
     assert c.post("/store/purge-staging", content=b"{bad").status_code == 400
 
