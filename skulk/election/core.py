@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Iterable
 
+from skulk.election.bounds import FORCE_MASTER_SENIORITY, NON_CANDIDATE_SENIORITY, refusal
 from skulk.election.events import (
     Broadcast,
     CommandSeen,
@@ -36,6 +37,7 @@ from skulk.election.events import (
     MessageReceived,
     Output,
     PeerConnectionChanged,
+    Refused,
     Tick,
 )
 from skulk.errors import ConfigError
@@ -48,8 +50,6 @@ SETTLE_TICKS = 2  # CONNECTION_SETTLE_DELAY, 0.2 s
 # An early end also needs one whole tick without a new voice: statuses of nodes that joined
 # the round through a peer trail that peer's by a relay hop.
 QUIET_TICKS = 2
-FORCE_MASTER_SENIORITY = 1_000_000
-NON_CANDIDATE_SENIORITY = -1
 
 
 # State -----------------------------------------------------------------------------------
@@ -144,7 +144,10 @@ def step(state: ElectionState, event: Input) -> tuple[ElectionState, list[Output
     match event:
         case Tick():
             return _on_tick(state)
-        case MessageReceived(message=message):
+        case MessageReceived(message=message, sender=sender):
+            reason = refusal(state.clock, message, sender)
+            if reason is not None:
+                return state, [Refused(reason, message)]
             return _on_message(state, message)
         case PeerConnectionChanged(peer_id=peer, connected=connected):
             return _on_connection(state, peer, connected), []

@@ -19,6 +19,7 @@ class Tick:
 @dataclass(frozen=True)
 class MessageReceived:
     message: ElectionMessage
+    sender: NodeId | None = None  # the gossip signer, when the shell knows it
 
 
 @dataclass(frozen=True)
@@ -50,4 +51,12 @@ class Elected:
     result: ElectionResult
 
 
-Output = Broadcast | Elected
+@dataclass(frozen=True)
+class Refused:
+    """A received status was dropped; `reason` names why (the shell counts it)."""
+
+    reason: str
+    message: ElectionMessage
+
+
+Output = Broadcast | Elected | Refused

@@ -21,10 +21,12 @@ from skulk.election.core import (
     MessageReceived,
     Output,
     PeerConnectionChanged,
+    Refused,
     Tick,
     start,
     step,
 )
+from skulk.faults import count, isolate
 from skulk.types.election import ElectionMessage, ElectionResult
 from skulk.types.ids import NodeId, SessionId
 
@@ -50,7 +52,7 @@ class ElectionService:
         force_master: bool,
         candidate: bool = True,
         publish: Callable[[ElectionMessage], Awaitable[None]],
-        messages: trio.MemoryReceiveChannel[ElectionMessage],
+        messages: trio.MemoryReceiveChannel[ElectionMessage | MessageReceived],
         connections: trio.MemoryReceiveChannel[ConnectionUpdate],
         results: trio.MemorySendChannel[ElectionResult],
         initial_clock: int = 0,
@@ -97,7 +99,10 @@ class ElectionService:
     def _apply(self, event: Input, outbox: Outbox) -> None:
         self._state, outputs = step(self._state, event)
         for output in outputs:
-            outbox.send_nowait(output)
+            if isinstance(output, Refused):
+                count(f"election.{output.reason}", f"status {output.message!r}"[:300])
+            else:
+                outbox.send_nowait(output)
 
     async def _tick(self, outbox: Outbox) -> None:
         # Deadlines on a fixed grid, so slow iterations don't stretch the campaign timeout.
@@ -105,15 +110,20 @@ class ElectionService:
         while True:
             deadline += TICK_SECONDS
             await trio.sleep_until(deadline)
-            self._apply(Tick(), outbox)
+            with isolate("election.tick"):
+                self._apply(Tick(), outbox)
 
     async def _receive_messages(self, outbox: Outbox) -> None:
+        # The gossip bridge sends MessageReceived with the signer; a bare status has none.
         async for message in self._messages:
-            self._apply(MessageReceived(message), outbox)
+            with isolate("election.message"):
+                event = message if isinstance(message, MessageReceived) else MessageReceived(message)
+                self._apply(event, outbox)
 
     async def _receive_connections(self, outbox: Outbox) -> None:
         async for update in self._connections:
-            self._apply(PeerConnectionChanged(update.peer_id, update.connected), outbox)
+            with isolate("election.connection"):
+                self._apply(PeerConnectionChanged(update.peer_id, update.connected), outbox)
 
     async def _perform_outputs(self, pending: trio.MemoryReceiveChannel[Output]) -> None:
         async for output in pending:

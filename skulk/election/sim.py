@@ -19,6 +19,7 @@ from skulk.election.core import (
     MessageReceived,
     Output,
     PeerConnectionChanged,
+    Refused,
     Tick,
     start,
     step,
@@ -68,6 +69,7 @@ class Simulator:
         self.nodes: dict[NodeId, SimNode] = {}
         self.links: Counter[Link] = Counter()  # connections per pair (multi-homing allowed)
         self.results: list[ResultRecord] = []
+        self.refusals: list[tuple[int, NodeId, str]] = []  # (tick, node, reason)
         self.sent = 0  # broadcasts so far (a settled cluster sends none)
         self._queue: deque[_Envelope] = deque()
         self._lose_next: set[tuple[NodeId, NodeId]] = set()
@@ -173,6 +175,12 @@ class Simulator:
 
     # Time and inputs --------------------------------------------------------------------
 
+    def inject(self, message: ElectionMessage, *, sender: NodeId) -> None:
+        """A status signed by `sender` (maybe not a node at all) reaches every live node now."""
+        for node_id in self.alive():
+            self._feed(node_id, MessageReceived(message, sender))
+        self._drain()
+
     def command_seen(self, node_id: NodeId, count: int = 1) -> None:
         self._feed(node_id, CommandSeen(count))
 
@@ -235,6 +243,8 @@ class Simulator:
                     self._broadcast(node_id, message)
                 case Elected(result=result):
                     self.results.append(ResultRecord(self.now, node_id, result))
+                case Refused(reason=reason):
+                    self.refusals.append((self.now, node_id, reason))
 
     def _broadcast(self, source: NodeId, message: ElectionMessage) -> None:
         self.sent += 1
@@ -248,4 +258,4 @@ class Simulator:
         # Due times never decrease along the queue, since latency is fixed.
         while self._queue and self._queue[0].due <= self.now:
             envelope = self._queue.popleft()
-            self._feed(envelope.target, MessageReceived(envelope.message))
+            self._feed(envelope.target, MessageReceived(envelope.message, envelope.source))

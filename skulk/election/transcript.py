@@ -13,6 +13,9 @@ Lines starting with "> " and the text after `expect` are produced by the run (re
     halt a                     a stops, its peers notice only on `disconnect` (staggered detection)
     command a [N]              a has seen N more messages on the commands topic
     lose a b                   the next broadcast from a never reaches b
+    rogue from=x master=m clock=N seniority=S [commands=C]
+                               a status signed by x (any name, node or not) reaches every
+                               live node; refusals print as "+0 a b refused <reason>"
     tick N                     advance N ticks of 100 ms; prints the election results
     expect ...                 rewritten with the nodes grouped by current session
     require agree [a b ...]    those (default: all live) nodes share one session, mastered
@@ -27,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from skulk.election.sim import ResultRecord, Simulator
+from skulk.types.election import ElectionMessage
 from skulk.types.ids import SessionId
 
 REGEN_ENV = "SKULK_REGEN_TRANSCRIPTS"
@@ -77,6 +81,7 @@ def _execute(run: _Run, words: list[str]) -> tuple[str | None, list[str]]:
     """Run one command: (replacement for the line or None, generated output lines)."""
     sim, (verb, *args) = run.sim, words
     before, start_tick, sent = len(sim.results), sim.now, sim.sent
+    refused = len(sim.refusals)
     match verb:
         case "latency":
             if sim.nodes:
@@ -107,6 +112,9 @@ def _execute(run: _Run, words: list[str]) -> tuple[str | None, list[str]]:
             sim.command_seen(args[0], int(args[1]) if len(args) > 1 else 1)
         case "lose":
             sim.lose_next(*_pair(args))
+        case "rogue":
+            fields = dict(arg.split("=", 1) for arg in args)
+            sim.inject(_rogue_status(fields), sender=fields["from"])
         case "tick":
             sim.tick(int(args[0]))
             run.last_tick_activity = (len(sim.results) - before, sim.sent - sent)
@@ -116,7 +124,23 @@ def _execute(run: _Run, words: list[str]) -> tuple[str | None, list[str]]:
             _require(run, args)
         case _:
             raise ValueError(f"unknown command {verb!r}")
-    return None, format_results(sim.results[before:], start_tick=start_tick)
+    generated = format_results(sim.results[before:], start_tick=start_tick)
+    return None, generated + format_refusals(sim.refusals[refused:], start_tick=start_tick)
+
+
+def _rogue_status(fields: dict[str, str]) -> ElectionMessage:
+    # Built without validation: the core must hold up even where the wire bounds did not apply.
+    session = SessionId.model_construct(master_node_id=fields["master"], election_clock=int(fields["clock"]))
+    return ElectionMessage.model_construct(
+        clock=int(fields["clock"]), seniority=int(fields["seniority"]),
+        proposed_session=session, commands_seen=int(fields.get("commands", 0)))
+
+
+def format_refusals(refusals: list[tuple[int, str, str]], *, start_tick: int) -> list[str]:
+    lines: dict[tuple[int, str], list[str]] = {}
+    for tick, node_id, reason in refusals:
+        lines.setdefault((tick - start_tick, reason), []).append(node_id)
+    return [f"+{dt} {' '.join(nodes)} refused {reason}" for (dt, reason), nodes in lines.items()]
 
 
 def _pair(args: list[str]) -> tuple[str, str]:
