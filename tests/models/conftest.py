@@ -87,6 +87,7 @@ class FakeHub:
         self.repos: dict[str, dict[str, bytes]] = {}
         self.requests: list[str] = []
         self.url = ""
+        self.required_token: str | None = None  # set: a gated hub, 401 without this bearer token
 
     def add_repo(self, repo_id: str, directory: Path) -> None:
         self.repos[repo_id] = {
@@ -128,6 +129,8 @@ def _handler(hub: FakeHub) -> type[http.server.BaseHTTPRequestHandler]:
         def _reply(self, with_body: bool) -> None:
             hub.requests.append(f"{self.command} {self.path}")
             status, headers, body = hub.route(self.path)
+            if hub.required_token and self.headers.get("Authorization") != f"Bearer {hub.required_token}":
+                status, headers, body = 401, {"X-Error-Code": "GatedRepo"}, b'{"error": "gated"}'
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)

@@ -97,3 +97,60 @@ def test_frames_round_trip_across_arbitrary_splits():
             await FrameReader(recv).receive()
 
     trio.run(main)
+
+
+# ---- what a runner is started with: no node secrets; the hub download gets the configured token ----
+
+from tests.models.conftest import fake_hub, loopback_only, write_tiny_model  # noqa: E402,F401 (fixtures)
+
+from skulk.runner.launch import is_secret_env_name, resolve_model_dir  # noqa: E402
+
+HUB_TOKEN = "hf_configured_token"
+
+
+def test_runner_env_drops_every_secret_of_the_node():
+    parent = {"PATH": "/bin", "HOME": "/home/u", "MLX_METAL_FAST_SYNCH": "1", "KEYBOARD": "us",
+              "HF_TOKEN": "hf_parent", "FOO_TOKEN": "x", "SKULK_HF_TOKEN": "t", "OPENAI_API_KEY": "k",
+              "AWS_SECRET_ACCESS_KEY": "a", "DB_PASSWORD": "p", "SKULK_CLUSTER__SECRET": "s",
+              "SKULK_CLUSTER__SECRET_FILE": "/f", "SKULK_AUTH__API_KEYS": "k", "github_token": "g"}
+    env = worker_env(parent, None, 0, 1, None, 4)
+    assert {"PATH", "HOME", "MLX_METAL_FAST_SYNCH", "KEYBOARD"} <= set(env)
+    leaked = set(parent) & set(env) - {"PATH", "HOME", "MLX_METAL_FAST_SYNCH", "KEYBOARD"}
+    assert leaked == set()
+    assert not any(value in ("hf_parent", "s", "k", HUB_TOKEN) for value in env.values())
+    assert is_secret_env_name("HUGGING_FACE_HUB_TOKEN") and not is_secret_env_name("MONKEY_PATH")
+
+
+@pytest.fixture
+def gated_hub(fake_hub, loopback_only, tmp_path):
+    fake_hub.add_repo("acme/gated", write_tiny_model(tmp_path / "source"))
+    fake_hub.required_token = HUB_TOKEN
+    return fake_hub
+
+
+def test_a_gated_model_downloads_only_with_the_configured_token(gated_hub, tmp_path):
+    with pytest.raises(SkulkError):
+        resolve_model_dir("acme/gated", tmp_path / "models", (), False, endpoint=gated_hub.url)
+    path = resolve_model_dir("acme/gated", tmp_path / "models", (), False, endpoint=gated_hub.url,
+                             hf_token=HUB_TOKEN)
+    assert (path / "config.json").is_file() and path.parent == tmp_path / "models"
+
+
+def test_the_supervisor_passes_its_token_to_the_hub_download(gated_hub, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    from skulk.runner.supervisor import RunnerSupervisor
+
+    # The supervisor downloads from the default hub: point that (API and file URLs) at the fake one.
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", gated_hub.url)
+    monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                        gated_hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+    inst = ring_instance(1, model_id="acme/gated")
+
+    def supervisor(token):
+        return RunnerSupervisor("runner-0", inst, "node-0", models_dir=tmp_path / f"models-{token}",
+                                on_status=lambda *_: None, on_output=lambda *_: None, hf_token=token)
+
+    without = supervisor(None)
+    assert trio.run(without._resolve_model) is None and "acme/gated" in (without._failure or "")
+    assert (trio.run(supervisor(HUB_TOKEN)._resolve_model) / "config.json").is_file()
