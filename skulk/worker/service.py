@@ -4,12 +4,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
-import trio
-
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from collections.abc import Awaitable
+import trio
 
+from skulk.faults import count, isolate
 from skulk.routing.service import EventRouter
 from skulk.types.commands import DeleteInstance, RefuseInstancePlacement
 from skulk.types.events import RunnerStatusUpdated, TaskFailed, TaskStatusUpdated, TracesCollected
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 SupervisorFactory = Callable[..., "RunnerSupervisor"]
 OutputSink = Callable[[object, "RunnerOutput"], None]  # (task, output) for rank 0's chunks
 Recorder = Callable[..., object]  # (kind, **camelCase fields): the node's flight recorder
+SPAWN_RETRY_S = 5.0  # a runner whose start raised is tried again after this, doubling...
+SPAWN_RETRY_MAX_S = 120.0  # ...up to this (the crash breaker stops it for good after 3 in 60 s)
 
 
 class WorkerService:
@@ -46,6 +48,7 @@ class WorkerService:
         self.local: dict[RunnerId, LocalRunner] = {}
         self.supervisors: dict[RunnerId, "RunnerSupervisor"] = {}
         self._breakers: dict = {}
+        self._retry_at: dict[RunnerId, tuple[float, float]] = {}  # failed start: (when, last backoff)
         self._wake = trio.Event()
         self._synced_session = None
 
@@ -56,7 +59,7 @@ class WorkerService:
             sup = self.supervisors.get(rid)
             for tid in local.active:
                 if sup is not None:
-                    self._nursery.start_soon(sup.cancel, tid)
+                    self._call(rid, sup.cancel, tid)
         self._synced_session = None
         self._wake.set()
 
@@ -69,7 +72,8 @@ class WorkerService:
                     with trio.move_on_after(self._plan_interval):
                         await _first_of(self._wake, self._router.changed)
                     self._wake = trio.Event()
-                    self._tick()
+                    with isolate("worker.tick"):
+                        self._tick()
             finally:
                 with trio.CancelScope(shield=True):
                     for sup in list(self.supervisors.values()):
@@ -83,8 +87,12 @@ class WorkerService:
             self._synced_session = self._router.session
             for rid, local in self.local.items():  # the new session has no runner records yet
                 self._router.send_event(RunnerStatusUpdated(runner_id=rid, runner_status=local.status))
+        self._retry_failed_starts()
         for action in plan(WorkerPlanInput(self.node_id, state, dict(self.local))):
-            self._execute(action)
+            try:
+                self._execute(action)
+            except Exception as exc:  # noqa: BLE001 - one action's bug fails its runner, not the node
+                self._action_failed(action, exc)
         self._prune_forwarded(state)
 
     def _prune_forwarded(self, state) -> None:
@@ -100,20 +108,84 @@ class WorkerService:
             self._stop(action.runner_id, action.reason)
         elif isinstance(action, Step):
             self.local[action.runner_id] = replace(self.local[action.runner_id], requested=action.step)
-            self._nursery.start_soon(self.supervisors[action.runner_id].warmup)
+            self._call(action.runner_id, self.supervisors[action.runner_id].warmup)
         elif isinstance(action, Forward):
             self._forward(action)
         elif isinstance(action, Cancel):
             local = self.local[action.runner_id]
             self.local[action.runner_id] = replace(local, active=local.active - {action.task_id})
             self._record("task_cancel_sent", runnerId=action.runner_id, taskId=action.task_id)
-            self._nursery.start_soon(self.supervisors[action.runner_id].cancel, action.task_id)
+            self._call(action.runner_id, self.supervisors[action.runner_id].cancel, action.task_id)
+
+    def _call(self, rid: RunnerId, fn: Callable[..., Awaitable[object]], *args) -> None:
+        """Run one supervisor call in the background; if it raises, that runner fails, not the node."""
+        async def guarded() -> None:
+            try:
+                await fn(*args)
+            except Exception as exc:  # noqa: BLE001 - the per-runner boundary
+                self._fail_runner(rid, f"{getattr(fn, '__name__', 'call')}", exc)
+        self._nursery.start_soon(guarded)
+
+    def _action_failed(self, action, exc: Exception) -> None:
+        """The planner's action could not be carried out: fail what it was for, with the reason."""
+        what = type(action).__name__.lower()
+        if isinstance(action, Spawn):
+            self._start_failed(action, exc)
+        elif isinstance(action, Forward) and action.runner_id in self.supervisors:
+            self._task_failed(action, exc)
+        else:
+            self._fail_runner(action.runner_id, what, exc)
+
+    def _fail_runner(self, rid: RunnerId, what: str, exc: Exception) -> None:
+        reason = f"worker could not {what} runner {rid}: {_describe(exc)}"
+        count("worker.action_failed", reason)
+        sup = self.supervisors.get(rid)
+        local = self.local.get(rid)
+        if sup is not None and hasattr(sup, "abort"):
+            with isolate("worker.abort"):
+                sup.abort(reason)  # reports RunnerFailed(reason) and exits; the crash breaker counts it
+                return
+        if local is not None:
+            self.local[rid] = replace(local, status=RunnerFailed(error_message=reason), stopping=sup is not None)
+            if sup is not None:
+                self._call(rid, sup.shutdown)
+        self._router.send_event(RunnerStatusUpdated(runner_id=rid, runner_status=RunnerFailed(error_message=reason)))
+        self._wake.set()
+
+    def _start_failed(self, action: Spawn, exc: Exception) -> None:
+        """A runner that could not even be built (a malformed instance, a bad environment): it is
+        failed in state with the reason and tried again later, never in a hot loop."""
+        rid = action.runner_id
+        reason = f"runner {rid} could not start: {_describe(exc)}"
+        count("worker.spawn_failed", reason)
+        self._record("runner_start_failed", runnerId=rid, instanceId=action.instance_id, error=reason)
+        self.supervisors.pop(rid, None)
+        self.local[rid] = LocalRunner(rid, action.instance_id, RunnerFailed(error_message=reason))
+        self._router.send_event(RunnerStatusUpdated(runner_id=rid, runner_status=RunnerFailed(error_message=reason)))
+        now = trio.current_time()
+        backoff = min(self._retry_at.get(rid, (0.0, SPAWN_RETRY_S / 2))[1] * 2, SPAWN_RETRY_MAX_S)
+        self._retry_at[rid] = (now + backoff, backoff)
+        self._crashed(rid, action.instance_id, reason)
+
+    def _retry_failed_starts(self) -> None:
+        now = trio.current_time()
+        for rid, (at, _) in list(self._retry_at.items()):
+            local = self.local.get(rid)
+            if local is None or rid in self.supervisors:
+                continue
+            if now >= at and isinstance(local.status, RunnerFailed) and not local.stopping:
+                del self.local[rid]  # the planner spawns it again
+
+    def _task_failed(self, action: Forward, exc: Exception) -> None:
+        reason = f"worker could not forward task {action.task_id} to runner {action.runner_id}: {_describe(exc)}"
+        count("worker.action_failed", reason)
+        local = self.local[action.runner_id]
+        self.local[action.runner_id] = replace(local, forwarded=local.forwarded | {action.task_id},
+                                               active=local.active - {action.task_id})
+        self._router.send_event(TaskFailed(task_id=action.task_id, error_type="runner_failed", error_message=reason))
 
     def _spawn(self, action: Spawn) -> None:
-        from skulk.runner.breaker import CrashBreaker  # the runner package loads on first use
-
-        breaker = self._breakers.setdefault(action.runner_id, CrashBreaker())
-        if breaker.is_open(trio.current_time()):
+        if self._breaker(action.runner_id).is_open(trio.current_time()):
             return
         instance = self._router.state.instances[action.instance_id]
         shard = instance.shard_assignments.runner_to_shard[action.runner_id]
@@ -125,8 +197,14 @@ class WorkerService:
                                     on_traces=self._on_traces)
         self.supervisors[action.runner_id] = sup
         self.local[action.runner_id] = LocalRunner(action.runner_id, action.instance_id, RunnerIdle())
+        self._retry_at.pop(action.runner_id, None)
         self._record("runner_spawned", runnerId=action.runner_id, instanceId=action.instance_id, rank=sup.rank)
         self._nursery.start_soon(self._supervise, action.runner_id, sup)
+
+    def _breaker(self, rid: RunnerId):
+        from skulk.runner.breaker import CrashBreaker  # the runner package loads on first use
+
+        return self._breakers.setdefault(rid, CrashBreaker())
 
     def _refuse(self, instance_id: str, reason: str) -> None:
         """Our shard cannot fit here after all: ask the master for a wider placement, once."""
@@ -136,11 +214,18 @@ class WorkerService:
         log.warning("refusing shard of %s: %s", instance_id, reason)
         self._record("placement_refused", instanceId=instance_id, reason=reason)
         command = RefuseInstancePlacement(instance_id=instance_id, node_id=self.node_id, reason=reason)
-        self._nursery.start_soon(self._send_command, command)
+        self._command(command)
+
+    def _command(self, command) -> None:
+        async def send() -> None:
+            with isolate("worker.command"):
+                await self._send_command(command)
+        self._nursery.start_soon(send)
 
     async def _supervise(self, rid: RunnerId, sup: "RunnerSupervisor") -> None:
         try:
-            await sup.run()
+            with isolate("worker.supervisor"):  # it has reported the failure; the node goes on
+                await sup.run()
         finally:
             if self.supervisors.get(rid) is sup:
                 del self.supervisors[rid]
@@ -151,17 +236,25 @@ class WorkerService:
                 self._wake.set()
 
     def _on_crash(self, rid: RunnerId, local: LocalRunner, sup: "RunnerSupervisor") -> None:
+        self._crashed(rid, local.instance_id, getattr(sup.status, "error_message", None))
+
+    def _crashed(self, rid: RunnerId, instance_id: str, error: str | None) -> None:
         """A runner that keeps dying stops its instance, with the reason, instead of looping."""
-        if self._breakers[rid].record_failure(trio.current_time()) and self._send_command is not None:
-            reason = f"runner {rid} crashed 3 times in 60 s; last error: {getattr(sup.status, 'error_message', None)}"
-            log.error("%s; stopping instance %s", reason, local.instance_id)
-            self._nursery.start_soon(self._send_command, DeleteInstance(instance_id=local.instance_id, reason=reason))
+        if self._breaker(rid).record_failure(trio.current_time()) and self._send_command is not None:
+            reason = f"runner {rid} crashed 3 times in 60 s; last error: {error}"
+            log.error("%s; stopping instance %s", reason, instance_id)
+            self._command(DeleteInstance(instance_id=instance_id, reason=reason))
 
     def _stop(self, rid: RunnerId, reason: str) -> None:
         log.info("stopping runner %s: %s", rid, reason)
         self._record("runner_stopping", runnerId=rid, reason=reason)
+        sup = self.supervisors.get(rid)
+        if sup is None:  # a runner that never started (its start failed): nothing runs
+            self.local.pop(rid, None)
+            self._retry_at.pop(rid, None)
+            return
         self.local[rid] = replace(self.local[rid], stopping=True)
-        self._nursery.start_soon(self.supervisors[rid].shutdown)
+        self._call(rid, sup.shutdown)
 
     def _forward(self, action: Forward) -> None:
         task = self._router.state.tasks[action.task_id]
@@ -173,7 +266,7 @@ class WorkerService:
             self._router.send_event(TaskStatusUpdated(task_id=action.task_id, task_status=TaskStatus.Running))
         traced = bool(getattr(task, "trace_enabled", False))
         self._record("task_forwarded", runnerId=action.runner_id, taskId=action.task_id, rank=sup.rank)
-        self._nursery.start_soon(sup.submit, action.task_id, task.task_params, traced)
+        self._call(action.runner_id, sup.submit, action.task_id, task.task_params, traced)
 
     def _on_status(self, rid: RunnerId, status) -> None:
         local = self.local.get(rid)
@@ -224,6 +317,10 @@ class WorkerService:
         events = trace_events(traces, sup.rank, self.node_id, sup.instance.shard_assignments.model_id)
         self._router.send_event(TracesCollected(task_id=traces.task_id, rank=sup.rank, node_id=self.node_id,
                                                 traces=events))
+
+
+def _describe(exc: Exception) -> str:
+    return getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
 
 
 async def _first_of(*events: trio.Event) -> None:
