@@ -84,9 +84,14 @@ def test_the_router_loop_reopens_the_log_without_a_read(tmp_path):
 
 
 def call_events(port) -> tuple[list, str]:
-    request = Request({"type": "http", "app": SimpleNamespace(state=SimpleNamespace(cluster=port))})
-    resp = trio.run(get_events, request)
-    return json.loads(resp.body), resp.headers[EVENT_LOG_MODE_HEADER]
+    request = Request({"type": "http", "query_string": b"", "app": SimpleNamespace(state=SimpleNamespace(cluster=port))})
+
+    async def body_of_stream():
+        resp = await get_events(request)
+        return b"".join([chunk async for chunk in resp.body_iterator]), resp.headers[EVENT_LOG_MODE_HEADER]
+
+    body, mode = trio.run(body_of_stream)  # /events streams its array
+    return json.loads(body), mode
 
 
 def test_get_events_serves_the_disk_log(tmp_path):
