@@ -7,6 +7,8 @@ from typing import Any
 
 import psutil
 
+from skulk.config.render import redacted_argv
+
 # Kept between calls: psutil's cpu_percent compares with the previous call on the same object.
 _SEEN: dict[int, psutil.Process] = {}
 _MAX_COMMAND = 400
@@ -26,7 +28,7 @@ def _tracked(proc: psutil.Process) -> psutil.Process:
 def _row(proc: psutil.Process, me: int, roles: dict[int, str], now: float) -> dict[str, Any] | None:
     try:
         with proc.oneshot():
-            command = " ".join(proc.cmdline()) or proc.name()
+            command = " ".join(redacted_argv(proc.cmdline())) or proc.name()  # no --cluster-secret value
             return {
                 "pid": proc.pid,
                 "parentPid": proc.ppid(),
