@@ -12,8 +12,9 @@ from skulk.api.port import ClusterPort
 from skulk.api.routing import RouteSpec, read_json_model
 from skulk.errors import BadRequest, NotFound
 from skulk.master.placement import PlacementInfoPendingError, place_instance, placement_previews
+from skulk.master.validate import instance_refusal
 from skulk.types import commands as cmd
-from skulk.types.ids import new_id
+from skulk.types.ids import SafeModelId, new_id, validate_model_id
 from skulk.types.instances import Instance, InstanceMeta, Sharding
 from skulk.types.models import ModelCard
 
@@ -22,7 +23,7 @@ INFO_PENDING_WAIT_S = 15.0
 
 class PlaceInstanceParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    model_id: str
+    model_id: SafeModelId
     sharding: Sharding = Sharding.Pipeline
     instance_meta: InstanceMeta = InstanceMeta.MlxRing
     min_nodes: int = Field(default=1, ge=1)
@@ -88,8 +89,12 @@ async def post_instance(request: Request) -> JSONResponse:
     port = _port(request)
     params = await read_json_model(request, CreateInstanceParams)
     instance = params.instance
+    validate_model_id(instance.shard_assignments.model_id)  # workers turn it into a directory
     if instance.instance_id in port.state.instances:
         raise BadRequest(f"Instance {instance.instance_id} already exists")
+    refusal = instance_refusal(port.state, instance)  # the master refuses it too; say why here
+    if refusal is not None:
+        raise BadRequest(refusal, param="instance")
     command = cmd.CreateInstance(instance=instance)
     await port.send_command(command)
     return JSONResponse({"message": "Command received.", "command_id": command.command_id,
