@@ -13,7 +13,7 @@ from typing import Any
 
 from skulk.errors import BadRequest, ConfigError, NotFound
 from skulk.models.atomic import write_file_atomically
-from skulk.types.ids import Memory, ModelId, model_dir_name
+from skulk.types.ids import Memory, ModelId, model_dir_name, validate_model_id
 from skulk.types.models import ModelCard
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,8 @@ class ModelCatalog:
     def _custom_path(self, model_id: ModelId) -> Path:
         if self.custom_dir is None:
             raise ConfigError("this catalog has no custom card directory", param="custom_dir")
-        if "/" not in model_id or model_id.count("/") > 1 or ".." in model_id:
+        validate_model_id(model_id)  # refuses anything that could leave custom_dir (a 400)
+        if "/" not in model_id:
             raise BadRequest(f"model id {model_id!r} is not of the form org/name", param="model_id")
         return self.custom_dir / f"{model_dir_name(model_id)}.toml"
 

@@ -18,7 +18,7 @@ from skulk.errors import NotFound, SkulkError, Unavailable
 from skulk.models import download_from_hub, validate_model_dir
 from skulk.store.errors import ModelNotInStore
 from skulk.store.registry import Registry, RegistryEntry, describe_model_dir, safe_relative
-from skulk.types.ids import model_dir_name
+from skulk.types.ids import model_dir_name, model_id_of_dir_name, validate_model_id
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,8 @@ class StoreHost:
         for child in sorted(self.root.iterdir()):
             if not child.is_dir() or child.name.startswith(".") or "--" not in child.name:
                 continue
-            model_id = model_id_from_dir_name(child.name)
-            if self.registry.get(model_id) is None and validate_model_dir(child) is None:
+            model_id = model_id_of_dir_name(child.name)
+            if model_id is not None and self.registry.get(model_id) is None and validate_model_dir(child) is None:
                 self.registry.put(describe_model_dir(child, model_id))
                 added.append(model_id)
                 log.info("store: registered %s found in %s", model_id, child)
@@ -113,6 +113,7 @@ class StoreHost:
 
     def request_download(self, model_id: str) -> dict[str, Any]:
         """Start fetching `model_id` from the hub into the store (idempotent)."""
+        validate_model_id(model_id)  # a 400 before it becomes a job, and later a directory
         if self.registry.get(model_id) is not None:
             return DownloadJob(model_id, status="completed").to_json()
         job = self.jobs.get(model_id)

@@ -3,7 +3,7 @@
 Three triggers share one decision (skulk.store.eviction): an instance on this node is deleted,
 the node starts (reconciling what a crashed run left), and a purge that reached every node as
 a StagingPurgeRequested event. A model that this node's instances or runners use, or that is
-being staged, is never deleted.
+being staged, is never deleted; neither is anything under the root the stager did not create.
 """
 
 import logging
@@ -17,7 +17,7 @@ import trio
 
 from skulk.config import StagingSettings
 from skulk.store.eviction import StagedModel, choose_evictions, choose_purge, keep_bytes
-from skulk.store.inventory import dir_size, remove_dir, remove_partials, scan_staging
+from skulk.store.inventory import dir_size, remove_dir, remove_partials, scan_staging, unmanaged_entries
 from skulk.types.downloads import DownloadCompleted, DownloadPending
 from skulk.types.events import InstanceDeleted, NodeDownloadProgress, StagingPurgeRequested
 from skulk.types.state import State
@@ -117,7 +117,8 @@ class StagingLifecycle:
         for model in victims:
             if model.model_id in self._in_use():
                 continue  # became in use while we scanned
-            await trio.to_thread.run_sync(remove_dir, Path(model.directory))
+            if not await trio.to_thread.run_sync(remove_dir, Path(model.directory), model.model_id):
+                continue  # no longer a copy the store made (remove_dir counted and logged it)
             log.info("staging: evicted %s (%d bytes, %s)", model.model_id, model.size_bytes, trigger)
             removed.append(model.model_id)
             self._reset_download(model.model_id)
@@ -139,7 +140,8 @@ class StagingLifecycle:
         log_bytes = await trio.to_thread.run_sync(dir_size, self._event_log_dir)
         models = [{"modelId": m.model_id, "directory": m.directory, "sizeBytes": m.size_bytes,
                    "lastUsedEpochSeconds": m.last_used, "inUse": m.model_id in in_use} for m in staged]
-        return {"stagingRoot": str(self.root), "stagedModels": models,
+        unmanaged = await trio.to_thread.run_sync(unmanaged_entries, self.root)
+        return {"stagingRoot": str(self.root), "stagedModels": models, "unmanagedEntries": unmanaged,
                 "stagedTotalBytes": sum(m.size_bytes for m in staged), "eventLogBytes": log_bytes,
                 **disk_report(self.root)}
 

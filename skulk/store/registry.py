@@ -9,11 +9,13 @@ import json
 import logging
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from skulk.models.atomic import write_file_atomically
-from skulk.types.ids import model_dir_name
+from skulk.faults import count
+from skulk.types.ids import model_dir_name, validate_model_id
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ class StoredFile(BaseModel):
 
 class RegistryEntry(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    model_id: str
+    model_id: Annotated[str, AfterValidator(validate_model_id)]  # it names a directory
     store_path: str
     files: list[StoredFile]
     downloaded_at: str
@@ -87,11 +89,21 @@ class Registry:
             return {}
         try:
             raw = json.loads(self.path.read_text())
-            entries = [RegistryEntry.model_validate(e) for e in raw.get("entries", [])]
+            listed = raw.get("entries", []) if isinstance(raw, dict) else None
+            if not isinstance(listed, list):
+                raise ValueError("no list of entries")
         except (OSError, ValueError) as exc:
             log.error("store registry %s is unreadable (%s); starting from an empty registry", self.path, exc)
             return {}
-        return {e.model_id: e for e in entries}
+        entries = {}
+        for raw_entry in listed:
+            try:
+                entry = RegistryEntry.model_validate(raw_entry)
+            except ValueError as exc:  # one bad entry (e.g. an unsafe model id) hides no other
+                count("store.registry_entry", str(exc).splitlines()[0])
+                continue
+            entries[entry.model_id] = entry
+        return entries
 
     def entries(self) -> list[RegistryEntry]:
         return sorted(self._entries.values(), key=lambda e: e.model_id)

@@ -2,7 +2,8 @@
 
 Every file is checked against the registry (size and sha256) before it counts, and the model
 dir appears by one rename of `.partial/<org>--<name>` once all of it is there, so a runner
-never sees half a model. A copy cut short (crash, kill, cancel) resumes: finished files stay
+never sees half a model. The partial dir gets the store's marker first (skulk.store.inventory),
+so only dirs made here are ever evicted. A copy cut short (crash, kill, cancel) resumes: finished files stay
 in the partial dir and are re-verified, and a cut-off file continues with a Range request.
 """
 
@@ -20,7 +21,14 @@ from skulk.errors import SkulkError
 from skulk.models import validate_model_dir
 from skulk.store.client import HttpBackend, StoreBackend
 from skulk.store.errors import ModelNotInStore, StagingFailed
-from skulk.store.inventory import PARTIAL_DIR, touch_last_used
+from skulk.store.inventory import (
+    PARTIAL_DIR,
+    note_unmanaged,
+    read_marker,
+    staged_model_id,
+    touch_last_used,
+    write_marker,
+)
 from skulk.store.registry import RegistryEntry, StoredFile, hash_file, safe_relative
 from skulk.types.downloads import DownloadCompleted, DownloadFailed, DownloadOngoing
 from skulk.types.events import NodeDownloadProgress
@@ -125,13 +133,14 @@ class Stager:
                 self.active.discard(model_id)
 
     async def _stage(self, model_id: str) -> Path:
-        target = self.root / model_dir_name(model_id)
-        if target.is_dir():  # only ever appears complete; the store need not be up
-            await trio.to_thread.run_sync(touch_last_used, target, model_id)
-            return target
+        target = self.root / model_dir_name(model_id)  # refuses an id that could leave the root
         try:
+            if await trio.to_thread.run_sync(_existing_copy, target, model_id):  # the store need not be up
+                return target
             backend = self._backend()
             entry = await fetch_entry(backend, model_id, allow_hf_fallback=self._allow_hf, poll_interval=self._poll)
+            if entry.model_id != model_id:
+                raise StagingFailed(f"the store answered for {entry.model_id!r} when asked for {model_id!r}")
             await self._copy(backend, entry, target)
         except SkulkError as exc:
             self._failed(model_id, exc.message)
@@ -149,7 +158,7 @@ class Stager:
 
     async def _copy(self, backend: HttpBackend, entry: RegistryEntry, target: Path) -> None:
         partial = self.root / PARTIAL_DIR / entry.dir_name
-        partial.mkdir(parents=True, exist_ok=True)
+        await trio.to_thread.run_sync(_claim_partial, partial, entry.model_id)
         progress = _Progress(self._emit, self._node_id, entry.model_id, entry.total_bytes)
         progress.add(0)
         for stored in entry.files:
@@ -207,6 +216,31 @@ class Stager:
                     await trio.sleep(max(0.0, got / self._throttle - (trio.current_time() - started)))
             if buf:
                 await trio.to_thread.run_sync(sink.write, bytes(buf))
+
+
+def _existing_copy(target: Path, model_id: str) -> bool:
+    """True if `target` can be used as is: our finished copy (marked used now), or a loadable dir
+    someone else put there (used, never written to); a link or other thing in the way fails."""
+    if staged_model_id(target) == model_id:  # only ever appears complete
+        touch_last_used(target, model_id)
+        return True
+    if not os.path.lexists(target):
+        return False
+    note_unmanaged(target)
+    if target.is_dir() and validate_model_dir(target) is None:
+        return True
+    raise StagingFailed(f"{target} is in the way of staging {model_id} and was not created by the store; "
+                        "move it away to let the store stage the model there")
+
+
+def _claim_partial(partial: Path, model_id: str) -> None:
+    """The partial dir, marked as the store's; a link there is refused, never followed."""
+    for path in (partial.parent, partial):
+        if path.is_symlink():
+            raise StagingFailed(f"{path} is a symbolic link; the stager writes only into dirs it creates")
+    partial.mkdir(parents=True, exist_ok=True)
+    if read_marker(partial) != model_id:
+        write_marker(partial, model_id)
 
 
 def _matches(path: Path, stored: StoredFile) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 import trio
 
 from skulk.config import StagingSettings
-from skulk.store.inventory import LAST_USED, PARTIAL_DIR
+from skulk.store.inventory import LAST_USED, PARTIAL_DIR, write_marker
 from skulk.store.lifecycle import StagingLifecycle
 from skulk.types.downloads import DownloadCompleted, DownloadPending
 from skulk.types.events import IndexedEvent, InstanceDeleted, StagingPurgeRequested
@@ -47,6 +47,7 @@ def stage(root: Path, name: str, mb: float, age_s: float) -> Path:
     d = root / f"org--{name}"
     d.mkdir(parents=True)
     (d / "model.safetensors").write_bytes(b"x" * int(mb * MB))
+    write_marker(d, f"org/{name}")
     (d / LAST_USED).write_text(f"org/{name}")
     t = time.time() - age_s
     os.utime(d / LAST_USED, (t, t))
@@ -104,6 +105,7 @@ def test_startup_drops_idle_partials_keeps_needed_ones_and_advertises_what_stays
     stage(tmp_path, "kept", 1, 10)
     for name in ("org--needed", "org--orphan"):
         (tmp_path / PARTIAL_DIR / name).mkdir(parents=True)
+        write_marker(tmp_path / PARTIAL_DIR / name, name.replace("--", "/"))
     router = FakeRouter(ready_state())
     lc = lifecycle(tmp_path, router, keep_gb=1, in_use={"org/needed"})
 
@@ -113,7 +115,8 @@ def test_startup_drops_idle_partials_keeps_needed_ones_and_advertises_what_stays
     trio.run(main)
     assert {p.name for p in (tmp_path / PARTIAL_DIR).iterdir()} == {"org--needed"}
     advertised = [e.download_progress for e in router.sent]
-    assert advertised == [DownloadCompleted(node_id=ME, model_id="org/kept", total_bytes=MB + len("org/kept"))]
+    overhead = len("org/kept") + len("org/kept\n")  # .last_used and the marker
+    assert advertised == [DownloadCompleted(node_id=ME, model_id="org/kept", total_bytes=MB + overhead)]
 
 
 def test_purge_removes_idle_copies_on_request_but_never_one_in_use_nor_replays(tmp_path):

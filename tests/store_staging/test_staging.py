@@ -10,7 +10,7 @@ import trio
 from skulk.store.client import HttpBackend
 from skulk.store.errors import ModelNotInStore, StagingFailed, StoreUnreachable
 from skulk.store.host import StoreHost
-from skulk.store.inventory import PARTIAL_DIR
+from skulk.store.inventory import PARTIAL_DIR, write_marker
 from skulk.store.registry import Registry, model_files
 from skulk.store.server import make_store_app, serve_store
 from skulk.store.staging import Stager
@@ -56,6 +56,7 @@ def test_stage_copies_every_file_verified_and_appears_all_at_once(store_root, tm
     staged = run_with_store(StoreHost(store_root, allow_hf_fallback=False), scenario)
     assert staged == tmp_path / "staging" / "org--tiny"
     assert same_files(staged, store_root / "org--tiny") and (staged / "sub" / "extra.json").is_file()
+    assert (staged / ".skulk-staged").read_text() == f"{TINY}\n"  # the store's claim: only such dirs are evicted
     assert (staged / ".last_used").read_text() == TINY
     assert not any((tmp_path / "staging" / PARTIAL_DIR).iterdir())
     kinds = progress(events)
@@ -114,19 +115,46 @@ def test_store_unreachable_fails_with_a_message_saying_so(tmp_path):
     assert isinstance(failed, DownloadFailed) and "Store unreachable" in failed.error_message
 
 
-def test_an_already_staged_model_is_used_without_asking_the_store(store_root, tmp_path):
-    staged_dir = tmp_path / "staging" / "org--tiny"
-    staged_dir.parent.mkdir()
-    (store_root / "org--tiny").rename(staged_dir)
-
+def _stage_without_store(root: Path) -> Path:
     def no_store():
         raise AssertionError("the store was contacted")
 
     async def scenario():
-        s = Stager(tmp_path / "staging", no_store, node_id="me", emit=lambda e: None, allow_hf_fallback=False)
+        s = Stager(root, no_store, node_id="me", emit=lambda e: None, allow_hf_fallback=False)
         return await s.stage(TINY)
 
-    assert trio.run(scenario) == staged_dir and (staged_dir / ".last_used").is_file()
+    return trio.run(scenario)
+
+
+def test_an_already_staged_model_is_used_without_asking_the_store(store_root, tmp_path):
+    staged_dir = tmp_path / "staging" / "org--tiny"
+    staged_dir.parent.mkdir()
+    (store_root / "org--tiny").rename(staged_dir)
+    write_marker(staged_dir, TINY)
+    assert _stage_without_store(tmp_path / "staging") == staged_dir and (staged_dir / ".last_used").is_file()
+
+
+def test_a_loadable_copy_the_store_did_not_make_is_used_but_never_written_to(store_root, tmp_path):
+    legacy = tmp_path / "staging" / "org--tiny"  # e.g. staged before markers, or put there by hand
+    legacy.parent.mkdir()
+    (store_root / "org--tiny").rename(legacy)
+    before = sorted(p.name for p in legacy.iterdir())
+    assert _stage_without_store(tmp_path / "staging") == legacy
+    assert sorted(p.name for p in legacy.iterdir()) == before
+
+
+def test_staging_never_writes_through_a_symlinked_partial_dir(store_root, tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (tmp_path / "staging" / PARTIAL_DIR).mkdir(parents=True)
+    (tmp_path / "staging" / PARTIAL_DIR / "org--tiny").symlink_to(outside, target_is_directory=True)
+
+    async def scenario(url):
+        with pytest.raises(StagingFailed, match="symbolic link"):
+            await stager(tmp_path / "staging", url, []).stage(TINY)
+
+    run_with_store(StoreHost(store_root, allow_hf_fallback=False), scenario)
+    assert list(outside.iterdir()) == []
 
 
 def test_a_model_missing_from_the_store_fails_when_hub_fallback_is_off(store_root, tmp_path):

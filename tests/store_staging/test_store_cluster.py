@@ -89,6 +89,7 @@ def seed_idle_copy(node, name="acme--idle"):
     idle.mkdir(parents=True)
     (idle / "config.json").write_text("{}")
     (idle / ".last_used").write_text(name.replace("--", "/"))
+    (idle / ".skulk-staged").write_text(name.replace("--", "/"))  # staged by the store, not by a user
     return idle
 
 
