@@ -270,3 +270,22 @@ def test_works_behind_a_prefix_stripping_proxy(dash, page):
         assert any(p.startswith(f"{BASE_PATH}/assets/js/") for p in proxy.seen)
     finally:
         proxy.stop()
+
+
+def test_a_cluster_without_a_secret_shows_a_banner(dash, page):
+    page.goto(f"{dash.other.url}/cluster")
+    banner = page.locator("#secret-banner")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("This cluster has no secret: any machine on the network can join")
+
+    def secured(route):  # the same node, as if it had a secret
+        response = route.fetch()
+        doc = response.json()
+        doc["runtime"]["clusterSecured"] = True
+        route.fulfill(response=response, json=doc)
+
+    page.route("**/v1/diagnostics/node", secured)
+    with page.expect_response("**/v1/diagnostics/node"):
+        page.reload()
+    expect(page.locator(".node-card")).to_have_count(2)
+    expect(banner).to_be_hidden()

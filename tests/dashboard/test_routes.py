@@ -116,3 +116,19 @@ def test_put_config_rejects_bad_values_naming_the_key(in_tmp):
         error = resp.json()["error"]
         assert error["param"] == param and param in error["message"], error
     assert not (in_tmp / "skulk.yaml").exists()
+
+
+def test_the_cluster_secret_is_write_only_and_never_broadcast(in_tmp):
+    (in_tmp / "skulk.yaml").write_text("cluster:\n  namespace: lab\n  secret: s3cret-value\n")
+    port = ConfigPort()
+    c = client(port=port)
+    shown = c.get("/config")
+    assert "s3cret-value" not in shown.text and shown.json()["config"] == {"cluster": {"namespace": "lab"}}
+    # Saving what the page saw keeps the secret in the file, and no other node ever gets it.
+    resp = c.put("/config", json={"config": {**shown.json()["config"], "tracing": {"retention_days": 2}}})
+    assert resp.status_code == 200, resp.text
+    on_disk = yaml.safe_load((in_tmp / "skulk.yaml").read_text())
+    assert on_disk["cluster"] == {"namespace": "lab", "secret": "s3cret-value"}
+    assert stat.S_IMODE((in_tmp / "skulk.yaml").stat().st_mode) == 0o600
+    assert "s3cret-value" not in repr(port.broadcasts) and port.broadcasts[-1] == {
+        "cluster": {"namespace": "lab"}, "tracing": {"retention_days": 2}}
