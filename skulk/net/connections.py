@@ -5,6 +5,7 @@ from collections.abc import Callable
 from libp2p.abc import INetConn, INetStream, INetwork, INotifee
 from multiaddr import Multiaddr
 
+from skulk.faults import isolate
 from skulk.net.fanout import Fanout
 from skulk.net.messages import PeerConnectionChanged
 
@@ -27,22 +28,24 @@ class ConnectionTracker(INotifee):
         return peer_id in self._conns
 
     async def connected(self, network: INetwork, conn: INetConn) -> None:
-        peer_id = str(conn.muxed_conn.peer_id)
-        conns = self._conns.setdefault(peer_id, set())
-        conns.add(conn)
-        if len(conns) == 1:
-            self._fanout.send(PeerConnectionChanged(peer_id, connected=True))
+        with isolate("net.connection_event"):  # runs inside libp2p's swarm: never raise there
+            peer_id = str(conn.muxed_conn.peer_id)
+            conns = self._conns.setdefault(peer_id, set())
+            conns.add(conn)
+            if len(conns) == 1:
+                self._fanout.send(PeerConnectionChanged(peer_id, connected=True))
 
     async def disconnected(self, network: INetwork, conn: INetConn) -> None:
-        peer_id = str(conn.muxed_conn.peer_id)
-        conns = self._conns.get(peer_id)
-        if conns is None or conn not in conns:
-            return
-        conns.discard(conn)
-        if not conns:
-            del self._conns[peer_id]
-            self._on_lost(peer_id)
-            self._fanout.send(PeerConnectionChanged(peer_id, connected=False))
+        with isolate("net.connection_event"):
+            peer_id = str(conn.muxed_conn.peer_id)
+            conns = self._conns.get(peer_id)
+            if conns is None or conn not in conns:
+                return
+            conns.discard(conn)
+            if not conns:
+                del self._conns[peer_id]
+                self._on_lost(peer_id)
+                self._fanout.send(PeerConnectionChanged(peer_id, connected=False))
 
     async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
         return None

@@ -18,10 +18,14 @@ from libp2p.peer.peerinfo import PeerInfo
 from libp2p.security.pnet.protector import new_protected_conn
 from multiaddr import Multiaddr
 
+from skulk.faults import count, isolate
 from skulk.net.addrs import PeerAddress, resolve
 
 log = logging.getLogger(__name__)
 _CLOSE_GRACE = 1.0
+# Heartbeats teach us addresses: bound what one peer, and all peers together, can make us dial.
+MAX_TARGETS = 1024
+MAX_TARGETS_PER_PEER = 32
 
 
 @dataclass
@@ -54,18 +58,34 @@ class Dialer:
         self._targets: dict[str, _Target] = {}
         self._in_flight: dict[str, _Target] = {}
 
-    def add(self, address: PeerAddress) -> None:
+    def add(self, address: PeerAddress) -> bool:
+        """Keep dialing `address`; False (counted) when it was refused for lack of room."""
         key = str(address)
-        if key not in self._targets and address.peer_id != self._self_id:
-            self._targets[key] = _Target(address)
+        if key in self._targets or address.peer_id == self._self_id:
+            return True
+        if address.peer_id is not None:
+            same_peer = [k for k, t in self._targets.items() if t.address.peer_id == address.peer_id]
+            if len(same_peer) >= MAX_TARGETS_PER_PEER:
+                self._forget(same_peer[0])  # the oldest: a peer's newest addresses are its current ones
+        if len(self._targets) >= MAX_TARGETS:
+            self._counters["dial_targets_refused"] += 1
+            count("dialer.known_peers_full", f"not dialing {key[:120]}")
+            return False
+        self._targets[key] = _Target(address)
+        return True
+
+    def _forget(self, key: str) -> None:
+        if key not in self._in_flight:
+            self._targets.pop(key, None)
 
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
             while True:
                 for key, target in list(self._targets.items()):
-                    if self._needs_dial(key, target):
-                        self._in_flight[key] = target
-                        nursery.start_soon(self._dial, key, target)
+                    with isolate("dialer.target"):
+                        if self._needs_dial(key, target):
+                            self._in_flight[key] = target
+                            nursery.start_soon(self._dial, key, target)
                 await trio.sleep(self._interval)
 
     def _needs_dial(self, key: str, target: _Target) -> bool:
@@ -81,7 +101,7 @@ class Dialer:
         try:
             with trio.fail_after(self._timeout):
                 await self._connect(target)
-        except Exception as e:  # includes trio.TooSlowError
+        except Exception as e:  # includes trio.TooSlowError; an undialable address is not fatal
             self._counters["dials_failed"] += 1
             # Re-learn next time: the address may now belong to a node with a new key.
             target.learned_id = None

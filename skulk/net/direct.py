@@ -8,6 +8,7 @@ from libp2p.abc import IHost, INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
+from skulk.faults import count
 from skulk.net.errors import NetError
 from skulk.net.fanout import Fanout
 from skulk.net.framing import encode_header, read_frame, write_frame
@@ -94,7 +95,7 @@ class DirectStreams:
                     self._counters["direct_unclaimed"] += 1
         except Exception as e:  # FrameError, reset, broken connection: never fatal
             self._counters["direct_frames_dropped"] += 1
-            log.warning("dropping %s stream from %s: %s", protocol, peer_id, e)
+            count("net.direct_stream", f"dropping {protocol} stream from {peer_id}: {e}"[:300])
             await _reset_quietly(stream)
             return
         await _close_quietly(stream)

@@ -1,24 +1,31 @@
-"""One producer, any number of unbounded receiving channels."""
+"""One producer, any number of bounded receiving channels."""
 
-import logging
-import math
 from typing import Generic, TypeVar
 
 import trio
 
+from skulk.faults import count
+
 T = TypeVar("T")
-log = logging.getLogger(__name__)
+# Items a receiver may fall behind by before new ones are dropped (the network never waits).
+DEFAULT_CAPACITY = 1024
 
 
 class Fanout(Generic[T]):
-    """Copies each item to every open receiver; a closed receiver is forgotten."""
+    """Copies each item to every open receiver; a closed receiver is forgotten.
 
-    def __init__(self, name: str) -> None:
+    A receiver that is full misses the item (counted as "net.receiver_full"): whatever feeds a
+    fanout comes from the network, so memory must not grow with a slow consumer.
+    """
+
+    def __init__(self, name: str, capacity: int = DEFAULT_CAPACITY) -> None:
         self.name = name
+        self.capacity = capacity
+        self.dropped = 0
         self._senders: list[trio.MemorySendChannel[T]] = []
 
     def open(self) -> trio.MemoryReceiveChannel[T]:
-        send, receive = trio.open_memory_channel[T](math.inf)
+        send, receive = trio.open_memory_channel[T](self.capacity)
         self._senders.append(send)
         return receive
 
@@ -32,7 +39,8 @@ class Fanout(Generic[T]):
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self._senders.remove(sender)
             except trio.WouldBlock:
-                log.warning("receiver of %s is full, dropping one item", self.name)
+                self.dropped += 1
+                count("net.receiver_full", f"a receiver of {self.name} is full")
         return delivered
 
     def close(self) -> None:

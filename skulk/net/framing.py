@@ -3,7 +3,9 @@
 from libp2p.abc import INetStream
 from libp2p.network.stream.exceptions import StreamEOF
 
-MAX_FRAME = 256 * 1024 * 1024
+# The largest legitimate frames: a data-plane embedding chunk (a runner frame is at most 64 MiB)
+# and a catch-up snapshot; push batches are ~4 MiB. Anything larger is refused before buffering.
+MAX_FRAME = 64 * 1024 * 1024
 CHUNK = 1024 * 1024  # bigger writes stall yamux flow control and cost memory copies
 _HEADER = 4
 

@@ -7,6 +7,7 @@ from libp2p.peer.id import ID
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.abc import ISubscriptionAPI
 
+from skulk.faults import isolate
 from skulk.net.fanout import Fanout
 from skulk.net.host import GOSSIP_MAX_PAYLOAD
 from skulk.net.messages import GossipMessage
@@ -24,12 +25,13 @@ async def pump_subscription(
     """Forward messages from other peers; pubsub also hands us our own publishes."""
     while True:
         msg = await sub.get()
-        origin = ID(msg.from_id)
-        if origin == self_id:
-            continue
-        counters["gossip_received"] += 1
-        if not fanout.send(GossipMessage(str(origin), topic, msg.data)):
-            counters["gossip_unclaimed"] += 1
+        with isolate("net.gossip_message"):
+            origin = ID(msg.from_id)
+            if origin == self_id:
+                continue
+            counters["gossip_received"] += 1
+            if not fanout.send(GossipMessage(str(origin), topic, msg.data)):
+                counters["gossip_unclaimed"] += 1
 
 
 async def publish(pubsub: Pubsub, topic: str, data: bytes, counters: Counter[str]) -> None:

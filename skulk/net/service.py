@@ -24,6 +24,7 @@ from skulk.net.mdns import run_mdns
 from skulk.net.messages import DirectMessage, GossipMessage, PeerConnectionChanged
 
 log = logging.getLogger(__name__)
+DIRECT_BACKLOG = 256
 
 
 class NetService:
@@ -39,8 +40,10 @@ class NetService:
         self.node_id = str(ID.from_pubkey(keypair.public_key))
         self.counters: Counter[str] = Counter()
         self._gossip_out = {t: Fanout[GossipMessage](t) for t in config.topics}
-        self._direct_out = {p: Fanout[DirectMessage](p) for p in config.protocols}
-        self._conn_out = Fanout[PeerConnectionChanged]("connections")
+        # Direct frames may be large (up to MAX_FRAME), so fewer may wait; connection events are
+        # never dropped in practice (the election counts them), so that bound is loose.
+        self._direct_out = {p: Fanout[DirectMessage](p, capacity=DIRECT_BACKLOG) for p in config.protocols}
+        self._conn_out = Fanout[PeerConnectionChanged]("connections", capacity=16384)
         self._bootstrap = [parse_bootstrap_peer(p) for p in config.bootstrap_peers]
         self._host: IHost | None = None
         self._pubsub: Pubsub | None = None

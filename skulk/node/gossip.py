@@ -1,14 +1,22 @@
-"""Gossip shell: publish heartbeats, fold received ones into telemetry, bridge election messages."""
+"""Gossip shell: publish heartbeats, fold received ones into telemetry, bridge election messages.
+
+Everything received is hostile until checked here: it is decoded, bounded (the wire models),
+tied to its gossip signer, and only then recorded or handed to the election core.
+"""
 
 import logging
 from collections.abc import Callable
+from datetime import datetime, timezone
 
 import trio
 
 from skulk import codec
+from skulk.election.events import MessageReceived
 from skulk.errors import CodecError
+from skulk.faults import count, isolate
+from skulk.net import parse_bootstrap_peer
 from skulk.node.topics import ELECTION_TOPIC, HEARTBEAT_TOPIC
-from skulk.state.telemetry import TelemetryView
+from skulk.state.telemetry import TelemetryView, with_sane_sent_at
 from skulk.types.election import ElectionMessage
 from skulk.types.ids import NodeId
 from skulk.types.wire import NodeHeartbeat
@@ -19,13 +27,15 @@ log = logging.getLogger(__name__)
 class GossipService:
     def __init__(self, node_id: NodeId, net, telemetry: TelemetryView,
                  make_heartbeat: Callable[[], NodeHeartbeat],
-                 election_in: trio.MemorySendChannel, interval: float = 1.0):
+                 election_in: trio.MemorySendChannel, interval: float = 1.0,
+                 liveness_timeout: float = 30.0):
         self.node_id = node_id
         self._net = net
         self.telemetry = telemetry
         self._make_heartbeat = make_heartbeat
         self._election_in = election_in
         self._interval = interval
+        self._liveness_timeout = liveness_timeout
         self.heartbeat_changed = trio.Event()
         self.counters = {"malformed_gossip": 0, "heartbeats_received": 0, "election_received": 0}
 
@@ -39,12 +49,10 @@ class GossipService:
             self._record(self._make_heartbeat())
             task_status.started()
             while True:
-                hb = self._make_heartbeat()
-                self._record(hb)
-                try:
+                with isolate("gossip.heartbeat_publish"):
+                    hb = self._make_heartbeat()
+                    self._record(hb)
                     await self._net.publish(HEARTBEAT_TOPIC, codec.encode(hb))
-                except Exception as exc:  # noqa: BLE001 - gossip is best effort
-                    log.debug("heartbeat publish failed: %s", exc)
                 await trio.sleep(self._interval)
 
     def _record(self, hb: NodeHeartbeat) -> None:
@@ -52,27 +60,67 @@ class GossipService:
         self.heartbeat_changed.set()
         self.heartbeat_changed = trio.Event()
 
-    def _decode(self, data: bytes, kind):
+    def _decode(self, data: bytes, kind, fault: str):
         try:
             return codec.decode(data, kind)
         except CodecError as exc:
             self.counters["malformed_gossip"] += 1
-            log.debug("dropped malformed gossip: %s", exc)
+            count(fault, str(exc)[:300])
             return None
 
     async def _receive_heartbeats(self) -> None:
         async for msg in self._net.gossip_receiver(HEARTBEAT_TOPIC):
-            hb = self._decode(msg.data, NodeHeartbeat)
-            if hb is None or hb.node_id != msg.peer_id:
-                continue  # a heartbeat speaks only for its own signer
-            self.counters["heartbeats_received"] += 1
-            self._record(hb)
-            for addr in hb.listen_addrs:
-                self._net.add_known_peer(addr)
+            with isolate("gossip.heartbeat"):
+                self._on_heartbeat(msg.peer_id, msg.data)
+
+    def _on_heartbeat(self, signer: NodeId, data: bytes) -> None:
+        hb = self._decode(data, NodeHeartbeat, "gossip.malformed_heartbeat")
+        if hb is None:
+            return
+        if hb.node_id != signer:
+            count("gossip.forged_heartbeat", f"{signer} sent a heartbeat for {hb.node_id[:80]}")
+            return  # a heartbeat speaks only for its own signer
+        hb, skewed = with_sane_sent_at(hb, datetime.now(timezone.utc))
+        if skewed:
+            count("gossip.heartbeat_clock", f"{signer} sent a heartbeat dated far from now")
+        self.counters["heartbeats_received"] += 1
+        self._record(hb)
+        self._learn_addresses(signer, hb.listen_addrs)
+
+    def _learn_addresses(self, signer: NodeId, addrs: list[str]) -> None:
+        """Dial only what a peer says about itself: IP multiaddrs ending in its own /p2p id."""
+        for text in addrs:
+            try:
+                address = parse_bootstrap_peer(text)
+            except ValueError as exc:
+                count("gossip.bad_listen_addr", f"from {signer}: {exc}"[:300])
+                continue
+            if address.peer_id != signer or address.is_dns:
+                count("gossip.foreign_listen_addr", f"{signer} advertised {text[:120]!r}")
+                continue
+            self._net.add_known_peer(str(address))
 
     async def _receive_elections(self) -> None:
         async for msg in self._net.gossip_receiver(ELECTION_TOPIC):
-            em = self._decode(msg.data, ElectionMessage)
-            if em is not None:
-                self.counters["election_received"] += 1
-                self._election_in.send_nowait(em)
+            with isolate("gossip.election"):
+                self._on_election(msg.peer_id, msg.data)
+
+    def _on_election(self, signer: NodeId, data: bytes) -> None:
+        em = self._decode(data, ElectionMessage, "election.malformed")
+        if em is None:
+            return
+        if not self._is_live_peer(signer):
+            # A replayed status of a node that is gone must not make it master again.
+            count("election.unknown_sender", f"status signed by {signer}, neither connected nor heard")
+            return
+        self.counters["election_received"] += 1
+        try:
+            self._election_in.send_nowait(MessageReceived(em, sender=signer))
+        except trio.WouldBlock:
+            count("election.inbox_full", f"status from {signer}")
+
+    def _is_live_peer(self, peer: NodeId) -> bool:
+        if peer in self._net.connected_peers():
+            return True
+        age = self.telemetry.age(peer, trio.current_time())
+        return age is not None and age <= self._liveness_timeout

@@ -1,9 +1,22 @@
 """Last-write-wins view of gossiped heartbeats. Pure: callers pass `now` (monotonic s)."""
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from skulk.types.ids import NodeId
 from skulk.types.wire import NodeHeartbeat
+
+# A peer's clock may be off by minutes; beyond this its sent_at is replaced by our receive time,
+# so a clock at year 9999 cannot sit in views and sort orders as if it were real.
+MAX_CLOCK_SKEW = timedelta(hours=1)
+
+
+def with_sane_sent_at(hb: NodeHeartbeat, wall_now: datetime) -> tuple[NodeHeartbeat, bool]:
+    """The heartbeat, its sent_at replaced by `wall_now` when absurd; and whether it was."""
+    sent = hb.sent_at if hb.sent_at.tzinfo is not None else hb.sent_at.replace(tzinfo=wall_now.tzinfo)
+    if abs(sent - wall_now) <= MAX_CLOCK_SKEW:
+        return hb, False
+    return hb.model_copy(update={"sent_at": wall_now}), True
 
 
 @dataclass

@@ -1,21 +1,26 @@
 """What a node reports about itself: identity, memory, system, disk, network."""
 
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from skulk.types.base import TaggedModel, WireModel, tagged_union
 from skulk.types.ids import Memory
 
 InterfaceType = Literal["wifi", "ethernet", "maybe_ethernet", "thunderbolt", "unknown"]
+# Bounds for what peers report about themselves: far above any real value, far below harm.
+ShortText = Annotated[str, Field(max_length=256)]
+MAX_INTERFACES = 256
 
 
 class NetworkInterfaceInfo(WireModel):
-    name: str
-    ip_address: str
+    name: ShortText
+    ip_address: str = Field(max_length=64)
     interface_type: InterfaceType = "unknown"
 
 
 class NodeNetworkInfo(WireModel):
-    interfaces: list[NetworkInterfaceInfo]
+    interfaces: list[NetworkInterfaceInfo] = Field(max_length=MAX_INTERFACES)
 
 
 class MemoryUsage(WireModel):
@@ -27,7 +32,7 @@ class MemoryUsage(WireModel):
 
 class AcceleratorInfo(WireModel):
     vendor: Literal["apple", "amd", "nvidia", "unknown"]
-    name: str
+    name: ShortText
     utilization_ratio: float | None = None
     vram_total_bytes: int | None = None
     vram_used_bytes: int | None = None
@@ -41,7 +46,7 @@ class SystemPerformanceProfile(WireModel):
     sys_power: float = 0.0
     pcpu_usage: float = 0.0
     ecpu_usage: float = 0.0
-    cpu_count: int = 0
+    cpu_count: int = Field(default=0, ge=0, le=1 << 20)
     accelerator: AcceleratorInfo | None = None
 
 
@@ -51,18 +56,18 @@ class DiskUsage(WireModel):
 
 
 class NodeIdentity(WireModel):
-    friendly_name: str
-    hostname: str = ""
-    model: str = ""
-    chip: str = ""
-    os_version: str = ""
-    skulk_version: str = ""
+    friendly_name: ShortText
+    hostname: ShortText = ""
+    model: ShortText = ""
+    chip: ShortText = ""
+    os_version: ShortText = ""
+    skulk_version: ShortText = ""
 
 
 class NodeNetworkInterfaces(TaggedModel):
     """Carried on the ordered event path: it feeds the topology."""
 
-    ifaces: list[NetworkInterfaceInfo]
+    ifaces: list[NetworkInterfaceInfo] = Field(max_length=MAX_INTERFACES)
 
 
 class NodeHeartbeatInfo(TaggedModel):

@@ -1,6 +1,7 @@
 """Messages between nodes: gossip heartbeats and direct-stream cluster messages."""
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import Field
 
@@ -13,18 +14,25 @@ from skulk.types.node import (
 )
 
 
+# Generous for real machines (the builder trims its own heartbeat to these), small for a peer.
+MAX_HEARTBEAT_INTERFACES = 64
+MAX_LISTEN_ADDRS = 32
+MAX_ADDR_CHARS = 256
+
+
 class NodeHeartbeat(WireModel):
     """Gossiped every second: last-write-wins telemetry plus where to dial the sender."""
 
-    node_id: NodeId
+    node_id: NodeId = Field(max_length=128)
     sent_at: datetime
     identity: NodeIdentity
     memory: MemoryUsage
     system: SystemPerformanceProfile
     disk: DiskUsage | None = None
-    interfaces: list[NetworkInterfaceInfo] = Field(default_factory=list)
-    listen_addrs: list[str] = Field(default_factory=list)
-    api_port: int | None = None
+    interfaces: list[NetworkInterfaceInfo] = Field(default_factory=list, max_length=MAX_HEARTBEAT_INTERFACES)
+    listen_addrs: list[Annotated[str, Field(max_length=MAX_ADDR_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_LISTEN_ADDRS)
+    api_port: int | None = Field(default=None, ge=0, le=65535)
     session: SessionId | None = None
 
 

@@ -149,11 +149,17 @@ def test_send_direct_is_ordered_and_carries_large_messages():
             for i in range(first, 500, 2):
                 await b.send_direct(a.node_id, PROTO, b"%d" % i)
 
+        received = []
+
+        async def reader() -> None:  # receivers are bounded: a consumer reads as frames arrive
+            for _ in range(500):
+                received.append(await inbox.receive())
+
         # Two concurrent writers share one stream; each one's messages stay in order.
         async with trio.open_nursery() as writers:
+            writers.start_soon(reader)
             writers.start_soon(sender, 0)
             writers.start_soon(sender, 1)
-        received = [await inbox.receive() for _ in range(500)]
         numbers = [int(m.data) for m in received]
         assert sorted(numbers) == list(range(500))
         assert [n for n in numbers if n % 2 == 0] == list(range(0, 500, 2))
