@@ -3,8 +3,11 @@
 import logging
 from collections.abc import Callable
 
+import trio
+
 from skulk import codec
 from skulk.errors import CodecError
+from skulk.faults import count
 from skulk.types.ids import NodeId
 from skulk.types.wire import ClusterMessage, IndexedEvents
 
@@ -46,7 +49,11 @@ class ClusterMessenger:
         if inbox is None:
             self.counters["master_messages_dropped"] += 1
             return
-        inbox.send_nowait((peer, msg))
+        try:
+            inbox.send_nowait((peer, msg))
+        except trio.WouldBlock:  # the master's inbox is bounded: a flood is dropped, not queued
+            self.counters["master_messages_dropped"] += 1
+            count("dispatch.master_inbox_full", f"from {peer}: {type(msg).__name__}")
 
     async def run(self, receiver) -> None:
         async for message in receiver:
