@@ -19,6 +19,7 @@ from skulk.config.sync import (
     changed_keys, cluster_part, merge_cluster_part, needs_restart, validate_file_values, write_config_file,
 )
 from skulk.errors import ConfigError
+from skulk.faults import isolate
 from skulk.routing.service import EventRouter
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ class ConfigSync:
         task_status.started()
         while True:
             changed = self._router.changed  # taken before checking, so no change slips between
-            self.check()
+            with isolate("config_sync.check"):  # check() marks a config applied first: never retried hot
+                self.check()
             await changed.wait()
 
     def check(self) -> None:

@@ -5,6 +5,8 @@ from collections.abc import Callable, Sized
 
 import trio
 
+from skulk.faults import count
+
 log = logging.getLogger(__name__)
 
 FIRST_DELAY_S = 60.0  # let start-up finish before touching the disk
@@ -23,5 +25,5 @@ async def run_janitor(name: str, prune: Callable[[], Sized], *, first_delay: flo
             if removed:
                 log.info("%s removed %d old file(s)", name, len(removed))
         except Exception as exc:  # noqa: BLE001 - housekeeping must never take the node down
-            log.warning("%s pass failed: %s", name, exc)
+            count("janitor.pass_failed", f"{name}: {type(exc).__name__}: {exc}")
         await trio.sleep(interval)

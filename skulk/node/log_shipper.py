@@ -17,6 +17,7 @@ from collections.abc import Callable
 import httpx
 import trio
 
+from skulk.faults import isolate
 from skulk.node.logs import JsonLineFormatter
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,8 @@ class LogShipper:
                 await self._wake.wait()
             self._wake = trio.Event()
             if self._clock() >= self._retry_at:
-                await self._ship_queued(client)
+                with isolate("log_shipper.ship"):  # one failed pass drops its batch, not the node
+                    await self._ship_queued(client)
 
     async def _ship_queued(self, client: httpx.AsyncClient) -> None:
         """POST everything queued, a batch at a time; stop at the first failure."""

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import trio
 
 from skulk.config import NodePaths, Settings
+from skulk.faults import isolate
 from skulk.node.config_sync import ConfigSync
 from skulk.node.log_shipper import LogShipper
 from skulk.node.logs import set_structured_logging
@@ -50,7 +51,8 @@ class NodeOps:
         self._apply_logging()
         self._export_kv_backend()
         for listener in self.live_listeners:
-            listener(self.settings)
+            with isolate("ops.live_listener"):
+                listener(self.settings)
 
     def _live_floor(self, file_settings: Settings) -> int:
         # The environment outranks the file, as at start-up: a floor set there stays.

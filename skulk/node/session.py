@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import trio
 
+from skulk.faults import isolate
 from skulk.master.service import MasterService
 from skulk.routing.service import EventRouter
 from skulk.state.seed import seed_state_for_new_session
@@ -42,7 +43,8 @@ class SessionManager:
         async with trio.open_nursery() as nursery:
             task_status.started()
             async for result in results:
-                await self._on_result(nursery, result)
+                with isolate("session.result"):  # a master that fails to start ends only that result
+                    await self._on_result(nursery, result)
 
     async def _on_result(self, nursery: trio.Nursery, result: ElectionResult) -> None:
         self.elections += 1
@@ -59,7 +61,8 @@ class SessionManager:
         if new.master_node_id == self.node_id:
             await nursery.start(self._run_master, self._make_master(new, seed))
         for listener in list(self.listeners):
-            listener(new, old)
+            with isolate("session.listener"):
+                listener(new, old)
         self.ready.set()
 
     def _stop_master(self) -> None:
@@ -72,4 +75,9 @@ class SessionManager:
         with trio.CancelScope() as scope:
             self._master_scope = scope
             self.master = master
-            await master.run(task_status=task_status)
+            try:
+                with isolate("session.master"):  # counted; the node lives on until the next election
+                    await master.run(task_status=task_status)
+            finally:
+                if self.master is master:
+                    self.master = None

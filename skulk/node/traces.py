@@ -19,6 +19,7 @@ from typing import Any
 import trio
 
 from skulk.atomic_files import write_file_atomically
+from skulk.faults import isolate
 from skulk.node.janitor import FIRST_DELAY_S as JANITOR_FIRST_DELAY_S
 from skulk.node.janitor import INTERVAL_S as JANITOR_INTERVAL_S
 from skulk.node.janitor import run_janitor
@@ -182,5 +183,7 @@ async def run_trace_writer(traces_dir: Path, node_id: str, batches: trio.MemoryR
     task_status.started()
     async for batch in batches:
         for indexed in batch:
-            if isinstance(indexed.event, TracesMerged) and _ended_us(indexed.event) >= oldest_us:
-                await trio.to_thread.run_sync(write_merged, traces_dir, node_id, indexed.event)
+            if isinstance(indexed.event, TracesMerged):
+                with isolate("traces.write"):  # a bad merge or a disk error loses that trace only
+                    if _ended_us(indexed.event) >= oldest_us:
+                        await trio.to_thread.run_sync(write_merged, traces_dir, node_id, indexed.event)

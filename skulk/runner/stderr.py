@@ -5,11 +5,13 @@ from collections import deque
 
 import trio
 
+from skulk.faults import isolate
 from skulk.runner.runner_log import RunnerLogFile
 
 log = logging.getLogger(__name__)
 
 TAIL_LINES = 20  # enough for a failure message to name what went wrong
+MAX_LINE_BYTES = 64 * 1024
 
 
 class StderrDrain:
@@ -31,9 +33,11 @@ class StderrDrain:
             assert proc.stderr is not None
             async for data in proc.stderr:
                 *lines, pending = (pending + data).split(b"\n")
-                for line in lines:
-                    self._take(line)
-                self.log_file.flush()
+                pending = pending[-MAX_LINE_BYTES:]  # a runner that never ends a line cannot grow us
+                with isolate("runner.stderr"):  # a log file that cannot be written loses lines, not the runner
+                    for line in lines:
+                        self._take(line)
+                    self.log_file.flush()
             if pending:
                 self._take(pending)
         finally:

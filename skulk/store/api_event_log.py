@@ -13,6 +13,7 @@ from pathlib import Path
 
 import trio
 
+from skulk.faults import isolate
 from skulk.store.deferred_writes import DeferredWrites
 from skulk.store.event_log import DiskEventLog, DiskUsageFn, GiB
 from skulk.types.events import IndexedEvent, StateSnapshotHydrated
@@ -98,7 +99,8 @@ class ApiEventLog:
                 await self._wake.wait()
                 self._wake = trio.Event()
                 async with self._writes.lock:
-                    await self._maintain()
+                    with isolate("api_log.maintain"):  # a failed compaction is retried when next due
+                        await self._maintain()
         finally:
             if not self._writes.busy:
                 self.close()

@@ -15,6 +15,7 @@ from typing import Any
 import trio
 
 from skulk.errors import NotFound, SkulkError, Unavailable
+from skulk.faults import isolate
 from skulk.models import download_from_hub, validate_model_dir
 from skulk.store.errors import ModelNotInStore
 from skulk.store.registry import Registry, RegistryEntry, describe_model_dir, safe_relative
@@ -54,7 +55,8 @@ class StoreHost:
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Register model dirs that were copied in by hand, then run download jobs as asked."""
         task_status.started()  # hashing a big unlisted model must not hold up the node
-        await trio.to_thread.run_sync(self.register_unlisted)
+        with isolate("store.register_unlisted"):  # an unreadable store dir: nothing registered, store lives on
+            await trio.to_thread.run_sync(self.register_unlisted)
         async with trio.open_nursery() as nursery:
             async for model_id in self._job_recv:
                 nursery.start_soon(self._download, model_id)

@@ -16,6 +16,7 @@ from typing import Any
 import trio
 
 from skulk.config import StagingSettings
+from skulk.faults import isolate
 from skulk.store.eviction import StagedModel, choose_evictions, choose_purge, keep_bytes
 from skulk.store.inventory import dir_size, remove_dir, remove_partials, scan_staging, unmanaged_entries
 from skulk.types.downloads import DownloadCompleted, DownloadPending
@@ -46,19 +47,21 @@ class StagingLifecycle:
         events = self._router.subscribe()  # before waiting, so no purge is missed
         task_status.started()
         await self._wait_for_state()
-        await self.reconcile()
+        with isolate("store.reconcile"):  # a disk error at start-up skips the reconcile, not the node
+            await self.reconcile()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._eviction_loop)
             async for batch in events:
                 for indexed in batch:
-                    self._on_event(indexed.event, nursery)
+                    with isolate("store.event"):
+                        self._on_event(indexed.event, nursery)
 
     def _on_event(self, event: Any, nursery: trio.Nursery) -> None:
         if isinstance(event, InstanceDeleted):
             self._deleted.add(event.instance_id)
             self._wake.set()
         elif isinstance(event, StagingPurgeRequested) and event.requested_at.timestamp() >= self._started_at:
-            nursery.start_soon(self.purge, event.model_id)  # older ones are replays of the log
+            nursery.start_soon(self._guarded_purge, event.model_id)  # older ones are replays of the log
 
     async def _wait_for_state(self) -> None:
         with trio.move_on_after(STATE_WAIT_S):
@@ -92,7 +95,12 @@ class StagingLifecycle:
                 while self._deleted & set(self._local_instances()):
                     await trio.sleep(0.2)  # the runner still has the files open
             self._deleted.clear()
-            await self.evict("instance deactivated")
+            with isolate("store.evict"):  # a failing pass is retried at the next deletion
+                await self.evict("instance deactivated")
+
+    async def _guarded_purge(self, model_id: str | None) -> None:
+        with isolate("store.purge"):
+            await self.purge(model_id)
 
     async def evict(self, trigger: str) -> list[str]:
         """Delete idle copies beyond the keep-recent budget (if the lifecycle is on)."""

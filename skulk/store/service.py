@@ -17,6 +17,7 @@ from typing import Any
 import trio
 
 from skulk.config import NodePaths, Settings
+from skulk.faults import count
 from skulk.models import find_model_dir, validate_model_dir
 from skulk.store.client import HttpBackend, LocalBackend, StoreBackend
 from skulk.store.errors import StoreNotConfigured
@@ -153,6 +154,8 @@ class StoreService:
             await serve_store(make_store_app(self.host), where, cfg.store_port)
         except OSError as exc:  # the node keeps running; /store/* then says "Store unreachable"
             log.error("model store server cannot listen on %s:%d: %s", where, cfg.store_port, exc)
+        except Exception as exc:  # noqa: BLE001 - the store server ends, the node goes on
+            count("store.server", f"model store server stopped: {type(exc).__name__}: {exc}")
 
     # ----- API -----
 

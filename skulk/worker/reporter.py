@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import httpx
 import trio
 
+from skulk.faults import isolate
 from skulk.routing.service import EventRouter
 from skulk.state.telemetry import TelemetryView
 from skulk.state.topology import out_edges
@@ -43,9 +44,10 @@ class InfoReporter:
 
     async def _info_loop(self) -> None:
         while True:
-            info = NodeNetworkInterfaces(ifaces=self._read_interfaces())
-            self._router.send_event(NodeGatheredInfo(
-                node_id=self.node_id, when=datetime.now(timezone.utc), info=info))
+            with isolate("reporter.info"):  # an unreadable interface list skips one report
+                info = NodeNetworkInterfaces(ifaces=self._read_interfaces())
+                self._router.send_event(NodeGatheredInfo(
+                    node_id=self.node_id, when=datetime.now(timezone.utc), info=info))
             with trio.move_on_after(self._info_interval):
                 await self._session_changed.wait()
                 self._session_changed = trio.Event()
