@@ -12,7 +12,7 @@ import trio
 from skulk import codec
 from skulk.errors import SkulkError
 from skulk.faults import count, isolate
-from skulk.master.batches import take_batch
+from skulk.master.batches import PUSH_BATCH_LIMIT, take_batch
 from skulk.master.decide import ReconcileParams, reconcile
 from skulk.master.dispatch import DecideContext, auto_place, decide
 from skulk.master.persistence import MasterPersistence
@@ -31,6 +31,7 @@ ContextSource = Callable[[], DecideContext]  # live facts for the deciders, gath
 INBOX_LIMIT = 10_000  # messages from peers waiting for the master; the sender drops past it
 PUSH_QUEUE_LIMIT = 1_000  # commits waiting per follower; one that lags further is unsubscribed
 SIZE_CACHE_LIMIT = 20_000
+CATCH_UP_MIN_INTERVAL = 0.5  # seconds between two catch-up ranges sent to one follower
 
 
 def _utc_now() -> datetime:
@@ -58,6 +59,7 @@ class MasterService:
         self.inbox_send, self._inbox = trio.open_memory_channel(INBOX_LIMIT)
         self._pushers: dict[NodeId, trio.MemorySendChannel] = {}
         self._sizes: OrderedDict[int, int] = OrderedDict()  # encoded size by index, for push batches
+        self._last_catch_up: dict[NodeId, float] = {}
         self.started_at = _utc_now()
         self.counters = {"indexed": 0, "commands": 0, "command_errors": 0}
         # the event log, State snapshots every `snapshot_cadence` events, compaction after each
@@ -100,10 +102,7 @@ class MasterService:
                 count(refusal.kind, refusal.detail)
             self._commit(indexed)
         elif isinstance(msg, CatchUpRequest):
-            self._subscribe(peer)
-            missing = self.sequencer.catch_up(msg.next_idx)
-            if missing:
-                self._push_to(peer, missing)
+            self._catch_up(peer, msg.next_idx)
         elif isinstance(msg, ForwardedCommand):
             with isolate("master.command"):
                 self._handle_command(peer, msg.command)
@@ -137,6 +136,18 @@ class MasterService:
         self.persistence.append(indexed, self.state)
         for peer in list(self._pushers):
             self._push_to(peer, indexed)
+
+    def _catch_up(self, peer: NodeId, next_idx: int) -> None:
+        """Subscribe the follower and queue what it misses, at most once per interval: a range can
+        be the whole tail, and asking again every few milliseconds must not make us resend it."""
+        self._subscribe(peer)
+        now = trio.current_time()
+        if now - self._last_catch_up.get(peer, -CATCH_UP_MIN_INTERVAL) < CATCH_UP_MIN_INTERVAL:
+            return
+        missing = self.sequencer.catch_up(next_idx)
+        if missing:
+            self._last_catch_up[peer] = now
+            self._push_to(peer, missing)
 
     def _subscribe(self, peer: NodeId) -> None:
         if peer in self._pushers:
@@ -172,7 +183,7 @@ class MasterService:
                         pending.extend(await recv.receive())
                     except trio.EndOfChannel:
                         return
-                while True:  # everything already queued joins the next batches
+                while len(pending) < PUSH_BATCH_LIMIT:  # what is queued joins the next batches
                     try:
                         pending.extend(recv.receive_nowait())
                     except (trio.WouldBlock, trio.EndOfChannel):

@@ -119,3 +119,25 @@ def test_forged_refused_and_broken_input_is_counted_and_the_master_goes_on():
         assert list(master.state.topology.nodes) == ["w"]
 
     trio.run(main)
+
+
+def test_repeated_catch_up_requests_do_not_resend_the_range_at_once():
+    sent: list[IndexedEvents] = []
+
+    async def send(peer, msg):
+        sent.append(msg)
+
+    async def main():
+        master = MasterService("m", SESSION, send, reconcile_interval=3600)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(master.run)
+            master.index_local([ev.TestEvent(note=str(i)) for i in range(10)])
+            for _ in range(5):
+                master.inbox_send.send_nowait(("f", CatchUpRequest(session=SESSION, next_idx=0)))
+            await until(lambda: "f" in master._pushers and master._inbox.statistics().current_buffer_used == 0)
+            master.index_local([ev.TestEvent(note="live")])  # FIFO: once it arrives, so has any resend
+            await until(lambda: any(ie.idx == 10 for m in sent for ie in m.events))
+            nursery.cancel_scope.cancel()
+        assert [ie.idx for m in sent for ie in m.events] == list(range(11))
+
+    trio.run(main)
