@@ -7,7 +7,7 @@ bound the oldest telemetry (then the oldest anything) is dropped and the origin 
 a new origin id, everything still pending renumbered from 0, so no gap is ever left.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from skulk.types.events import IndexedEvent, NodeDownloadProgress, NodeGatheredInfo
 
@@ -85,6 +85,13 @@ class Outbox:
                 self._forget(eid)
                 self.dropped += 1
         self.resync()
+
+    def carried(self, origin: str) -> "Outbox":
+        """A new session's outbox: what this one still holds goes first, renumbered from 0."""
+        box = replace(self, origin=origin, next_origin_idx=0, pending={}, pending_bytes=0, dropped=0, resyncs=0)
+        for p in sorted(self.pending.values(), key=lambda p: p.origin_idx):
+            box.add(p.event, p.size)
+        return box
 
     def resync(self) -> None:
         """Start a new origin and renumber what is pending from 0: the old origin's gap is abandoned."""

@@ -57,7 +57,8 @@ class EventRouter:
         if self.api_log is not None:
             self.api_log.reset()
         self._buffer = IndexedBuffer()
-        self._outbox = Outbox(origin=f"{self.node_id}/{uuid4()}")
+        # Events the old master never indexed are not given up on: they open the new session.
+        self._outbox = self._outbox.carried(f"{self.node_id}/{uuid4()}")
         self._notify()
 
     def subscribe(self) -> trio.MemoryReceiveChannel:

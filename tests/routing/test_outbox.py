@@ -140,3 +140,16 @@ def test_whatever_is_lost_every_kept_event_is_indexed_once_in_order(script):
     assert first_seen == sorted(first_seen, key=order.get)
     if box.dropped == 0:
         assert set(ids) == {e.event_id for e in added}
+
+
+def test_a_new_session_carries_what_was_never_indexed_renumbered_from_zero():
+    box = Outbox(origin="n1/old")
+    events = [ev.TestEvent(note=str(i)) for i in range(4)]
+    for e in events:
+        box.add(e, size=10)
+    box.due(0.0)
+    box.acknowledge([ev.IndexedEvent(idx=0, event=events[0])])
+    new, master = box.carried("n1/new"), Master()
+    assert new.origin == "n1/new" and new.pending_bytes == 30 and new.next_origin_idx == 3
+    deliver(new, master, 0.0)  # never sent under the new origin: due at once
+    assert master.notes() == ["1", "2", "3"] and new.pending == {}
