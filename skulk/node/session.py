@@ -59,7 +59,8 @@ class SessionManager:
         self._stop_master()
         self.router.set_session(new)
         if new.master_node_id == self.node_id:
-            await nursery.start(self._run_master, self._make_master(new, seed))
+            with isolate("session.master_start"):  # the session still changes; listeners still hear of it
+                await nursery.start(self._run_master, self._make_master(new, seed))
         for listener in list(self.listeners):
             with isolate("session.listener"):
                 listener(new, old)
