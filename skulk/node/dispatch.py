@@ -7,7 +7,7 @@ import trio
 
 from skulk import codec
 from skulk.errors import CodecError
-from skulk.faults import count
+from skulk.faults import count, isolate
 from skulk.types.ids import NodeId
 from skulk.types.wire import ClusterMessage, IndexedEvents
 
@@ -36,7 +36,7 @@ class ClusterMessenger:
             msg = codec.decode(data, ClusterMessage)
         except CodecError as exc:
             self.counters["malformed_messages"] += 1
-            log.debug("dropped malformed cluster message from %s: %s", peer, exc)
+            count("cluster.malformed", f"from {peer}: {exc}"[:300])
             return
         self.deliver(peer, msg)
 
@@ -44,6 +44,8 @@ class ClusterMessenger:
         if isinstance(msg, IndexedEvents):
             if msg.session.master_node_id == peer:  # only the session's master indexes
                 self.on_indexed(msg)
+            else:
+                count("cluster.indexed_not_from_master", f"{peer} sent events for {msg.session.master_node_id}")
             return
         inbox = self.master_inbox()
         if inbox is None:
@@ -51,10 +53,11 @@ class ClusterMessenger:
             return
         try:
             inbox.send_nowait((peer, msg))
-        except trio.WouldBlock:  # the master's inbox is bounded: a flood is dropped, not queued
+        except trio.WouldBlock:  # the master is behind: the sender retries (outbox, forwarding)
             self.counters["master_messages_dropped"] += 1
-            count("dispatch.master_inbox_full", f"from {peer}: {type(msg).__name__}")
+            count("master.inbox_full", f"{type(msg).__name__} from {peer}")
 
     async def run(self, receiver) -> None:
         async for message in receiver:
-            self.receive_bytes(message.peer_id, message.data)
+            with isolate("cluster.message"):
+                self.receive_bytes(message.peer_id, message.data)

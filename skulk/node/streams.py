@@ -50,6 +50,10 @@ class StreamRegistry:
             send.close()
             self._tasks = {t: ci for t, ci in self._tasks.items() if ci[0] != command_id}
 
+    def instance_of(self, command_id: CommandId) -> str | None:
+        """The instance serving an open stream, from the TaskCreated this node saw (else None)."""
+        return next((inst for cmd, inst in self._tasks.values() if cmd == command_id), None)
+
     def deliver(self, command_id: CommandId, sequence: int, chunk) -> bool:
         send = self._streams.get(command_id)
         if send is None or sequence < self._next_seq[command_id]:
