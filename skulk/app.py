@@ -67,14 +67,15 @@ class Node:
         self.sessions = SessionManager(node_id, self.router, self._make_master)
         self.messenger.master_inbox = lambda: self.sessions.master.inbox_send if self.sessions.master else None
         self.streams = StreamRegistry()
-        self.dataplane = DataPlane(node_id, self.net, DATA_PROTOCOL, self.streams)
-        election_in, election_msgs = trio.open_memory_channel(math.inf)
+        self.dataplane = DataPlane(node_id, self.net, DATA_PROTOCOL, self.streams, state=lambda: self.router.state)
+        election_in, election_msgs = trio.open_memory_channel(1024)  # fed from gossip: bounded, full drops
         results_out, self._results_in = trio.open_memory_channel(math.inf)
         self._conn_out, conn_in = trio.open_memory_channel(math.inf)
         friendly = resolve_node_name(s)
         beat = heartbeat_builder(node_id, friendly, s.libp2p_host, paths.home, None if s.no_api else s.api_port,
                                  self.net.listen_multiaddrs, lambda: self.router.session)
-        self.gossip = GossipService(node_id, self.net, self.telemetry, beat, election_in)
+        self.gossip = GossipService(node_id, self.net, self.telemetry, beat, election_in,
+                                    liveness_timeout=s.node_timeout_seconds)
         self.election = ElectionService(node_id, force_master=s.force_master, publish=self.gossip.publish_election,
                                         messages=election_msgs, connections=conn_in, results=results_out,
                                         initial_clock=next_incarnation(paths.home / "incarnation"))
@@ -161,6 +162,7 @@ class Node:
     async def _watch_events(self) -> None:
         async for batch in self.router.subscribe():
             self.streams.fail_on_events(self.router.state, batch)
+            self.dataplane.on_state_changed()  # chunks that overtook their TaskCreated
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         await ensure_port_free(self.settings.libp2p_host, self.settings.libp2p_port)
