@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import trio
 
+from skulk.atomic_files import fsync_dir
 from skulk.errors import SkulkError
 from skulk.models import validate_model_dir
 from skulk.store.client import HttpBackend, StoreBackend
@@ -254,3 +255,4 @@ def _finish(partial: Path, target: Path, model_id: str) -> None:
         raise StagingFailed(f"the store's copy of {model_id} is not loadable: {problem}")
     touch_last_used(partial, model_id)
     os.rename(partial, target)
+    fsync_dir(target.parent)  # the published copy survives a power cut
