@@ -24,6 +24,7 @@ from skulk.types.ids import (
     validate_model_id,
 )
 from skulk.types.models import ModelCard
+from tests.models.conftest import write_tiny_model
 
 REAL_IDS = [
     "HuggingFaceTB/SmolLM2-135M-Instruct", "mlx-community/Llama-3.2-1B-Instruct-4bit",
@@ -174,3 +175,13 @@ def test_http_create_instance_refuses_an_escaping_model_id(api):
                                     "shardAssignments": {"modelId": "../x", "runnerToShard": {"r1": shard},
                                                          "nodeToRunner": {"n1": "r1"}}}}
     _assert_400(c.post("/instance", json={"instance": instance}))
+
+
+def test_the_store_host_refuses_unsafe_ids_and_skips_unsafe_dir_names(tmp_path):
+    host = StoreHost(tmp_path / "store", allow_hf_fallback=True)
+    with pytest.raises(InvalidModelId):
+        host.request_download("../../etc")
+    assert host.jobs == {}
+    write_tiny_model(tmp_path / "store" / "org--.hidden")  # a loadable model whose name reads "org/.hidden"
+    write_tiny_model(tmp_path / "store" / "org--fine")
+    assert host.register_unlisted() == ["org/fine"]  # the unsafe one is skipped, not a crash
