@@ -5,12 +5,13 @@ port, the time, the default card) is gathered by the shell into a `DecideContext
 each decision is a plain function call, tested without an event loop.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from skulk.config.sync import cluster_part
 from skulk.errors import BadRequest, NotFound, SkulkError
+from skulk.master.placement import auto_instance_meta
 from skulk.master.serving import (
     auto_place_command, decide_cancel_command, decide_embed_text, decide_finish_command,
     decide_generate_text, decide_place_instance, decide_refusal,
@@ -41,12 +42,15 @@ class DecideContext:
     default_card: ModelCard | None = None
     auto_place: bool = False
     master_age_s: float = 0.0
+    node_engines: Mapping[NodeId, Sequence[str]] = field(default_factory=dict)  # live nodes' engines
+    engine: str = "auto"  # inference.engine: which engine serves the auto-placed default model
 
 
 def place(state: State, c: cmd.PlaceInstance, ctx: DecideContext, auto_placed: bool = False) -> list:
     runners = [ctx.new_id() for _ in range(max(len(state.topology.nodes), 1))]
     return decide_place_instance(state, c, ctx.node_memory, instance_id=ctx.new_id(), runner_ids=runners,
-                                 port=ctx.ring_port, node_names=ctx.node_names, auto_placed=auto_placed)
+                                 port=ctx.ring_port, node_names=ctx.node_names, auto_placed=auto_placed,
+                                 node_engines=ctx.node_engines or None)
 
 
 def decide_delete_instance(state: State, c: cmd.DeleteInstance) -> list:
@@ -58,7 +62,7 @@ def decide_delete_instance(state: State, c: cmd.DeleteInstance) -> list:
         if t.instance_id == c.instance_id
         and t.task_status in (TaskStatus.Pending, TaskStatus.Running)
     ]
-    return [*cancels, ev.InstanceDeleted(instance_id=c.instance_id, reason=c.reason or "deleted")]
+    return [*cancels, ev.InstanceDeleted(instance_id=c.instance_id, reason=(c.reason or "deleted")[:REASON_LIMIT])]
 
 
 def decide_set_tracing(state: State, c: cmd.SetTracingEnabled) -> list:
@@ -152,7 +156,8 @@ def auto_place(state: State, ctx: DecideContext) -> list:
     """The reconcile pass's placement: the default model once, after the cluster settled."""
     if not ctx.auto_place or ctx.master_age_s < AUTO_PLACE_AFTER_S or ctx.default_card is None:
         return []
-    command = auto_place_command(state, ctx.default_card)
+    meta = auto_instance_meta(ctx.default_card, ctx.engine, ctx.node_engines)
+    command = auto_place_command(state, ctx.default_card, meta)
     if command is None or not ctx.node_memory:
         return []
     try:
