@@ -50,7 +50,8 @@ def test_missing_or_short_ring_hosts_are_refused():
 
 
 def test_unknown_nodes_are_refused():
-    assert any("unknown node(s): c" in p for p in instance_problems(State(topology=TopologySnapshot(nodes=["a", "b"])), good()))
+    two_known = State(topology=TopologySnapshot(nodes=["a", "b"]))
+    assert any("unknown node(s): c" in p for p in instance_problems(two_known, good()))
 
 
 def test_world_size_must_match_the_shards():
