@@ -27,7 +27,7 @@ from skulk.runner.launch import (
     exit_reason,
     fatal_reason,
     own_shard,
-    resolve_model_dir,
+    resolve_runner_model,
     ring_entries,
     worker_argv,
     worker_env,
@@ -234,7 +234,7 @@ class RunnerSupervisor:
                     await self._prepare_model(model_id)
                 # Abandoned on cancel: a download must not hold up a shutdown.
                 return await trio.to_thread.run_sync(
-                    partial(resolve_model_dir, hf_token=self._hf_token), model_id, self._models_dir,
+                    partial(resolve_runner_model, hf_token=self._hf_token), self._shard, self._models_dir,
                     self._extra_dirs, self._offline, self._catalog, abandon_on_cancel=True)
             except SkulkError as exc:
                 self._set_failure(exc.message)
