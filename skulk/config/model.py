@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+InferenceEngine = Literal["auto", "mlx", "llama_cpp"]
 KvCacheBackend = Literal["default", "mlx_quantized", "turboquant", "turboquant_adaptive", "optiq"]
 
 
@@ -140,6 +141,11 @@ class ModelStoreSettings(ConfigSection):
 
 
 class InferenceSettings(ConfigSection):
+    engine: InferenceEngine = Field(
+        "auto", description="Engine for the auto-placed default model: auto (llama.cpp on a machine "
+        "without Metal when the model has a GGUF file, else MLX), mlx, or llama_cpp. An explicit "
+        "placement names its own (instance_meta MlxRing or LlamaRpc)."
+    )
     kv_cache_backend: KvCacheBackend = Field(
         "default", description="KV cache implementation used for the next model launch."
     )

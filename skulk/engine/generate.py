@@ -13,7 +13,6 @@ left-padded with a mask). One decode step advances every active request by one t
 """
 
 import json
-import os
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +21,9 @@ from typing import Any, NamedTuple
 import mlx.core as mx
 from mlx_lm.models.cache import make_prompt_cache
 
+from skulk.engine.admission import (  # noqa: F401  (re-exported)
+    DEFAULT_MAX_CONCURRENT, MAX_CONCURRENT_ENV, SCRIPTED_REPLIES_ENV, max_concurrent_from_env, scripted_reply,
+)
 from skulk.engine.collectives import broadcast_bytes, is_ring_failure, share_tokens
 from skulk.engine.errors import RingPeerLost
 from skulk.engine.loading import LoadedModel
@@ -31,11 +33,6 @@ from skulk.engine.textstream import TextStream
 from skulk.engine.tracing import TaskTracer
 from skulk.types.tasks import ChatMessage, TextGenerationTaskParams
 
-MAX_CONCURRENT_ENV = "SKULK_MAX_CONCURRENT_REQUESTS"
-# TEST HOOK (off unless set): JSON {"trigger": "reply"}. A request whose last message is a user
-# message containing a trigger gets that reply token by token instead of sampled tokens.
-SCRIPTED_REPLIES_ENV = "SKULK_TEST_SCRIPTED_REPLIES"
-DEFAULT_MAX_CONCURRENT = 8
 PREFILL_STEP = 512  # prompt tokens per forward pass; bounds activation memory
 
 
@@ -90,19 +87,6 @@ class _Active:
     @property
     def history(self) -> list[int]:
         return self.req.prompt + self.generated
-
-
-def scripted_reply(params: TextGenerationTaskParams) -> str | None:
-    """Test hook: the scripted reply for this request, if SCRIPTED_REPLIES_ENV is set and matches."""
-    raw = os.environ.get(SCRIPTED_REPLIES_ENV)
-    if not raw or not params.input or params.input[-1].role != "user":
-        return None
-    return next((reply for trigger, reply in json.loads(raw).items() if trigger in params.input[-1].content), None)
-
-
-def max_concurrent_from_env() -> int:
-    value = os.environ.get(MAX_CONCURRENT_ENV, "")
-    return max(1, int(value)) if value.strip() else DEFAULT_MAX_CONCURRENT
 
 
 class Engine:

@@ -1,8 +1,10 @@
 """Chat messages -> prompt token ids, and the token budget check."""
 
 import json
+from typing import TYPE_CHECKING
 
-from mlx_lm.tokenizer_utils import TokenizerWrapper
+if TYPE_CHECKING:  # llama_text.GgufChat offers the same surface
+    from mlx_lm.tokenizer_utils import TokenizerWrapper
 
 from skulk.engine.errors import ContextLengthExceeded, InvalidSamplingParams
 from skulk.types.tasks import ChatMessage, TextGenerationTaskParams
@@ -21,7 +23,7 @@ def _message(m: ChatMessage, template_knows_calls: bool) -> dict:
     return d
 
 
-def prompt_tokens(tokenizer: TokenizerWrapper, params: TextGenerationTaskParams) -> list[int]:
+def prompt_tokens(tokenizer: "TokenizerWrapper", params: TextGenerationTaskParams) -> list[int]:
     """Apply the tokenizer's chat template with the generation prompt appended."""
     knows_calls = "tool_calls" in str(getattr(tokenizer, "chat_template", None) or "")
     messages = [_message(m, knows_calls) for m in params.input]

@@ -4,11 +4,14 @@ Text that might be the start of a stop string is held back until it is known not
 client never sees a stop sequence, not even half of one.
 """
 
-from mlx_lm.tokenizer_utils import StreamingDetokenizer
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # any object with add_token/finalize/last_segment will do (llama_text's too)
+    from mlx_lm.tokenizer_utils import StreamingDetokenizer
 
 
 class TextStream:
-    def __init__(self, detokenizer: StreamingDetokenizer, stop: list[str] | None = None):
+    def __init__(self, detokenizer: "StreamingDetokenizer", stop: list[str] | None = None):
         self._detok = detokenizer
         self._stops = [s for s in (stop or []) if s]
         self._held = ""

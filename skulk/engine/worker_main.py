@@ -2,6 +2,8 @@
 
     python -m skulk.engine.worker_main --model-dir D [--shard-json J] [--connect-deadline S]
         [--max-concurrent N] [--context-limit N] [--prefill-step N] [--cpus 0,1]
+    python -m skulk.engine.worker_main --engine llama_cpp --gguf FILE [--max-concurrent N]
+        [--context-limit N] [--n-gpu-layers N] [--cpus 0,1]      llama.cpp, always one rank
 
 Ring ranks take MLX_HOSTFILE / MLX_RANK from the environment (see distributed.rank_env);
 --shard-json is a tagged ShardMetadata ({"PipelineShardMetadata": {...}}); without it the
@@ -41,19 +43,20 @@ import threading
 import time
 from typing import Any, BinaryIO
 
-import mlx.core as mx
 from pydantic import TypeAdapter
 
 from skulk.engine.distributed import init_group, pin_to_cpus
-from skulk.engine.embed import EmbedEngine, embed_frame, is_embedding_model_dir
 from skulk.engine.errors import GroupConnectTimeout, RingPeerLost
 from skulk.engine.framing import read_frame, write_frame
-from skulk.engine.generate import PREFILL_STEP, Engine, StepOutput
-from skulk.engine.loading import load_shard
 from skulk.engine.tracing import now_us
 from skulk.errors import SkulkError
 from skulk.types.shards import ShardMetadata
 from skulk.types.tasks import TextGenerationTaskParams
+
+# Engines load lazily: a llama.cpp runner never imports MLX, an MLX runner never llama.cpp.
+Engine = Any
+StepOutput = Any
+PREFILL_STEP = 512  # generate.PREFILL_STEP, without importing MLX to read it
 
 EXIT_OTHER, EXIT_RING_LOST, EXIT_CONNECT_TIMEOUT = 2, 3, 4
 _EOF = object()
@@ -61,14 +64,22 @@ _EOF = object()
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="skulk.engine.worker_main")
-    p.add_argument("--model-dir", required=True)
+    p.add_argument("--engine", choices=("mlx", "llama_cpp"), default="mlx")
+    p.add_argument("--model-dir", default=None, help="MLX engine: the model directory")
+    p.add_argument("--gguf", default=None, help="llama_cpp engine: the GGUF file")
+    p.add_argument("--n-gpu-layers", type=int, default=0, help="llama_cpp engine: layers to offload")
     p.add_argument("--shard-json", default=None)
     p.add_argument("--connect-deadline", type=float, default=120.0)
     p.add_argument("--max-concurrent", type=int, default=None)
     p.add_argument("--context-limit", type=int, default=None)
     p.add_argument("--prefill-step", type=int, default=PREFILL_STEP, help="prompt tokens per forward")
     p.add_argument("--cpus", default=None, help="comma-separated CPU ids to pin this rank to")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.engine == "mlx" and not args.model_dir:
+        p.error("--model-dir is required for the mlx engine")
+    if args.engine == "llama_cpp" and not args.gguf:
+        p.error("--gguf is required for the llama_cpp engine")
+    return args
 
 
 def _protocol_stdout() -> BinaryIO:
@@ -122,7 +133,7 @@ def _handle(msg: dict[str, Any], engine: Engine, out: BinaryIO) -> bool:
             write_frame(out, {"op": "error", "id": msg.get("id"), "code": "invalid_request", "message": str(e)})
     elif op == "embed":
         start = now_us()
-        frame = embed_frame(engine, msg)
+        frame = _embed_frame(engine, msg)
         write_frame(out, frame)
         if msg.get("trace") and frame["op"] == "embedding":
             span = {"name": "embed", "cat": "embed", "ts": start, "dur": now_us() - start, "attrs": {}}
@@ -134,6 +145,15 @@ def _handle(msg: dict[str, Any], engine: Engine, out: BinaryIO) -> bool:
     elif op == "shutdown":
         return False
     return True
+
+
+def _embed_frame(engine: Engine, msg: dict[str, Any]) -> dict[str, Any]:
+    own = getattr(engine, "embed_frame", None)  # the llama.cpp engine answers for itself
+    if own is not None:
+        return own(msg)
+    from skulk.engine.embed import embed_frame
+
+    return embed_frame(engine, msg)
 
 
 def _traces(engine: Engine, out: BinaryIO, task_id: str) -> None:
@@ -180,6 +200,16 @@ def _serve(engine: Engine, inbox: "queue.Queue[Any]", out: BinaryIO) -> None:
 
 
 def _load(args: argparse.Namespace, out: BinaryIO) -> Engine:
+    if args.engine == "llama_cpp":
+        from skulk.engine.llama_load import load_llama_engine
+
+        return load_llama_engine(args, lambda frame: write_frame(out, frame))
+    import mlx.core as mx
+
+    from skulk.engine.embed import EmbedEngine, is_embedding_model_dir
+    from skulk.engine.generate import Engine as MlxEngine
+    from skulk.engine.loading import load_shard
+
     group = init_group(args.connect_deadline)
     if group is not None:
         write_frame(out, {"op": "connected", "rank": group.rank(), "world_size": group.size()})
@@ -195,7 +225,7 @@ def _load(args: argparse.Namespace, out: BinaryIO) -> Engine:
                           "active_memory": mx.get_active_memory()})
         return embedder  # type: ignore[return-value]  # same driving surface as Engine
     loaded = load_shard(args.model_dir, shard, group, on_progress=progress)
-    engine = Engine(loaded, max_concurrent=args.max_concurrent, context_limit=args.context_limit,
+    engine = MlxEngine(loaded, max_concurrent=args.max_concurrent, context_limit=args.context_limit,
                     prefill_step=args.prefill_step)
     start, end = (shard.start_layer, shard.end_layer) if shard else (0, None)
     write_frame(out, {"op": "ready", "rank": loaded.rank, "world_size": loaded.world_size,

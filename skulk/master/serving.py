@@ -21,10 +21,11 @@ def decide_place_instance(
     state: State, c: cmd.PlaceInstance, node_memory: Mapping[NodeId, MemoryUsage], *,
     instance_id: InstanceId, runner_ids: Sequence[RunnerId], port: int,
     node_names: Mapping[NodeId, str] | None = None, auto_placed: bool = False,
+    node_engines: Mapping[NodeId, Sequence[str]] | None = None,
 ) -> list:
     instance = place_instance(c, state.topology, state.instances, node_memory, state.node_network,
                               instance_id=instance_id, runner_ids=runner_ids, ephemeral_port=port,
-                              node_names=node_names)
+                              node_names=node_names, node_engines=node_engines)
     return [ev.InstanceCreated(instance=instance, auto_placed=auto_placed)]
 
 
@@ -89,12 +90,13 @@ def decide_finish_command(state: State, c: cmd.FinishCommand) -> list:
     return [] if tid is None else [ev.TaskDeleted(task_id=tid)]
 
 
-def auto_place_command(state: State, card: ModelCard) -> cmd.PlaceInstance | None:
+def auto_place_command(state: State, card: ModelCard,
+                       instance_meta: InstanceMeta = InstanceMeta.MlxRing) -> cmd.PlaceInstance | None:
     """The default model goes on one node once, in a cluster that has no instance at all."""
     if state.auto_place_done or state.instances or not state.topology.nodes:
         return None
     return cmd.PlaceInstance(model_card=card, sharding=Sharding.Pipeline,
-                             instance_meta=InstanceMeta.MlxRing, min_nodes=1)
+                             instance_meta=instance_meta, min_nodes=1)
 
 
 def decide_refusal(state: State, c: cmd.RefuseInstancePlacement) -> tuple[list, cmd.PlaceInstance | None]:

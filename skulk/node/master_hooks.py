@@ -19,12 +19,13 @@ class MasterContext:
     """Called by the master before each decision; the master adds sender, time and its memory."""
 
     def __init__(self, telemetry: TelemetryView, now: Callable[[], float], liveness_timeout: float,
-                 default_card: Callable[[], object | None], auto_place: bool):
+                 default_card: Callable[[], object | None], auto_place: bool, engine: str = "auto"):
         self._telemetry = telemetry
         self._now = now
         self._timeout = liveness_timeout
         self._default_card = default_card
         self._auto_place = auto_place
+        self._engine = engine
 
     def __call__(self) -> DecideContext:
         live = self._telemetry.live(self._now(), self._timeout)
@@ -33,4 +34,5 @@ class MasterContext:
             node_names={n: hb.identity.friendly_name for n, hb in live.items()},
             new_id=new_id, ring_port=ring_port(), auto_place=self._auto_place,
             default_card=self._default_card() if self._auto_place else None,
+            node_engines={n: tuple(hb.system.engines) for n, hb in live.items()}, engine=self._engine,
         )

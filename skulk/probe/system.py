@@ -7,6 +7,7 @@ from pathlib import Path
 
 import psutil
 
+from skulk.probe.engines import read_engines
 from skulk.probe.nvidia import NvidiaProbe
 from skulk.types.node import SystemPerformanceProfile
 
@@ -106,4 +107,5 @@ def read_system() -> SystemPerformanceProfile:
         ecpu_usage=0.0,
         cpu_count=_cpu_count(),
         accelerator=accelerator,
+        engines=list(read_engines()),
     )

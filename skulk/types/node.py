@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from skulk.types.base import TaggedModel, WireModel, tagged_union
 from skulk.types.ids import Memory
@@ -48,6 +48,8 @@ class SystemPerformanceProfile(WireModel):
     ecpu_usage: float = 0.0
     cpu_count: int = Field(default=0, ge=0, le=1 << 20)
     accelerator: AcceleratorInfo | None = None
+    # inference engines and compute backends installed here ("mlx", "mlx-cpu", "llama_cpp", ...)
+    engines: list[Annotated[str, StringConstraints(max_length=32)]] = Field(default_factory=list, max_length=16)
 
 
 class DiskUsage(WireModel):

@@ -2,14 +2,18 @@
 
 from skulk.master.placement.errors import PlacementError, PlacementInfoPendingError
 from skulk.master.placement.layers import allocate_layers
+from skulk.master.placement.llama import MULTI_NODE_REFUSAL, auto_instance_meta, card_engines
 from skulk.master.placement.place import place_instance
 from skulk.master.placement.previews import PlacementPreview, placement_previews
 
 __all__ = [
+    "MULTI_NODE_REFUSAL",
     "PlacementError",
     "PlacementInfoPendingError",
     "PlacementPreview",
     "allocate_layers",
+    "auto_instance_meta",
+    "card_engines",
     "place_instance",
     "placement_previews",
 ]

@@ -10,12 +10,21 @@ from skulk.master.placement.errors import PlacementError
 from skulk.master.placement.fit import CycleVerdict
 from skulk.master.placement.hosts import ring_hosts
 from skulk.master.placement.layers import layer_ranges
+from skulk.master.placement.llama import (
+    MLX,
+    NodeEngines,
+    card_engines,
+    check_llama_request,
+    choose_driver,
+    llama_assignments,
+)
 from skulk.master.placement.search import PlacementRequest, choose_cycle
 from skulk.types.commands import PlaceInstance
 from skulk.types.ids import InstanceId, NodeId, RunnerId
 from skulk.types.instances import (
     Instance,
     InstanceMeta,
+    LlamaRpcInstance,
     MlxRingInstance,
     ShardAssignments,
     Sharding,
@@ -40,20 +49,32 @@ def place_instance(
     ephemeral_port: int,
     excluded_nodes: Iterable[NodeId] = (),
     node_names: Mapping[NodeId, str] | None = None,
+    node_engines: NodeEngines | None = None,
 ) -> Instance:
     """The instance `command` asks for, or a PlacementError / PlacementInfoPendingError.
 
     `excluded_nodes` adds to the command's own list. Runner ids are taken in rank order.
+    `node_engines` (None: not known, no filter) keeps each engine to the nodes that have it.
     """
     if instance_id in current_instances:
         raise ValueError(f"instance id {instance_id} is already in use")
     card = command.model_card
+    excluded = frozenset(command.excluded_nodes) | frozenset(excluded_nodes)
+    if command.instance_meta is InstanceMeta.LlamaRpc:
+        check_llama_request(card, command.sharding, command.min_nodes)
+        driver = choose_driver(card, topology.nodes, excluded, node_memory, node_engines, node_names)
+        assignments = llama_assignments(card, driver, _take_runner_ids(runner_ids, [driver])[0])
+        limit = instance_context_token_limit(assignments, {driver: node_memory[driver].ram_total.in_bytes})
+        return LlamaRpcInstance(instance_id=instance_id, shard_assignments=assignments,
+                                context_token_limit=limit, driver_node=driver)
     check_request(card, command.sharding, command.instance_meta)
+    if node_engines is not None:  # MLX ranks only where MLX is installed (an empty list: not reported)
+        excluded |= {n for n in topology.nodes if node_engines.get(n) and "mlx" not in node_engines[n]}
     request = PlacementRequest(
         card=card,
         sharding=command.sharding,
         min_nodes=command.min_nodes,
-        excluded=frozenset(command.excluded_nodes) | frozenset(excluded_nodes),
+        excluded=excluded,
         node_memory=node_memory,
         names=node_names,
     )
@@ -76,6 +97,9 @@ def check_request(card: ModelCard, sharding: Sharding, meta: InstanceMeta) -> No
             "Requested RDMA (MlxJaccl) but RDMA is not supported on this cluster's hardware; "
             "use MlxRing instead."
         )
+    if MLX not in card_engines(card):
+        raise PlacementError(f"Model {card.model_id} has no MLX weights (engines: "
+                             f"{', '.join(card_engines(card))}); use instance_meta LlamaRpc.")
     if sharding is Sharding.Tensor and not card.supports_tensor:
         raise PlacementError(
             "Requested Tensor sharding but this model does not support tensor parallelism: "

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 
 from skulk.master.placement.errors import PlacementError, PlacementInfoPendingError
+from skulk.master.placement.llama import LLAMA_CPP, NodeEngines, card_engines
 from skulk.master.placement.place import place_instance
 from skulk.types.commands import PlaceInstance
 from skulk.types.ids import InstanceId, ModelId, NodeId
-from skulk.types.instances import Instance, InstanceMeta, MlxRingInstance, Sharding
+from skulk.types.instances import Instance, InstanceMeta, LlamaRpcInstance, MlxRingInstance, Sharding
 from skulk.types.models import ModelCard
 from skulk.types.node import MemoryUsage, NodeNetworkInfo
 from skulk.types.shards import TensorShardMetadata
@@ -42,17 +43,18 @@ def placement_previews(
     *,
     node_names: Mapping[NodeId, str] | None = None,
     ephemeral_port: int = PREVIEW_PORT,
+    node_engines: NodeEngines | None = None,
 ) -> list[PlacementPreview]:
     """Distinct instances per (sharding, meta, width); all refusals of a pair collapse to one."""
     if not topology.nodes:
         return []
     place = _Placer(
         model_card, topology, node_memory, node_network, current_instances,
-        tuple(excluded_nodes), node_names, ephemeral_port,
+        tuple(excluded_nodes), node_names, ephemeral_port, node_engines,
     )
     previews: dict[tuple[Sharding, InstanceMeta, int], PlacementPreview] = {}
     for sharding in Sharding:
-        for meta in InstanceMeta:
+        for meta in _metas(model_card, sharding):
             for width in range(1, len(topology.nodes) + 1):
                 preview = place(sharding, meta, width)
                 if preview.error is not None:
@@ -62,6 +64,12 @@ def placement_previews(
                     key = (preview.sharding, preview.instance_meta, width_of(preview))
                     previews.setdefault(key, preview)
     return list(previews.values())
+
+
+def _metas(card: ModelCard, sharding: Sharding) -> list[InstanceMeta]:
+    """LlamaRpc is offered only for a card llama.cpp can run, and as one whole model (Pipeline)."""
+    llama = LLAMA_CPP in card_engines(card) and card.gguf_file and sharding is Sharding.Pipeline
+    return [m for m in InstanceMeta if m is not InstanceMeta.LlamaRpc or llama]
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,7 @@ class _Placer:
     excluded: tuple[NodeId, ...]
     names: Mapping[NodeId, str] | None
     port: int
+    engines: NodeEngines | None = None
 
     def __call__(self, sharding: Sharding, meta: InstanceMeta, width: int) -> PlacementPreview:
         command = PlaceInstance(
@@ -99,6 +108,7 @@ class _Placer:
                 runner_ids=lambda: f"{instance_id}-runner-{next(ranks)}",
                 ephemeral_port=self.port,
                 node_names=self.names,
+                node_engines=self.engines,
             )
         except (PlacementError, PlacementInfoPendingError) as exc:
             return PlacementPreview(
@@ -118,7 +128,8 @@ def _instance_preview(card: ModelCard, instance: Instance) -> PlacementPreview:
     """Labelled by what was placed: one node always comes back as a Pipeline ring."""
     shards = instance.shard_assignments.runner_to_shard.values()
     tensor = any(isinstance(shard, TensorShardMetadata) for shard in shards)
-    meta = InstanceMeta.MlxRing if isinstance(instance, MlxRingInstance) else InstanceMeta.MlxJaccl
+    meta = (InstanceMeta.MlxRing if isinstance(instance, MlxRingInstance)
+            else InstanceMeta.LlamaRpc if isinstance(instance, LlamaRpcInstance) else InstanceMeta.MlxJaccl)
     return PlacementPreview(
         model_id=card.model_id,
         sharding=Sharding.Tensor if tensor else Sharding.Pipeline,
