@@ -7,6 +7,7 @@ bound the oldest telemetry (then the oldest anything) is dropped and the origin 
 a new origin id, everything still pending renumbered from 0, so no gap is ever left.
 """
 
+from collections import deque
 from dataclasses import dataclass, field, replace
 
 from skulk.types.events import IndexedEvent, NodeDownloadProgress, NodeGatheredInfo
@@ -38,6 +39,8 @@ class Outbox:
     pending_bytes: int = 0
     dropped: int = 0  # events dropped to stay within the bounds
     resyncs: int = 0
+    # This session's indexed events of ours, newest last: resent if the session is abandoned (see carried).
+    confirmed: deque = field(default_factory=lambda: deque(maxlen=10_000))
 
     def __post_init__(self) -> None:
         self._base_origin = self.origin
@@ -61,7 +64,8 @@ class Outbox:
 
     def acknowledge(self, indexed: list[IndexedEvent]) -> None:
         for ie in indexed:
-            self._forget(ie.event.event_id)
+            if (p := self._forget(ie.event.event_id)) is not None:
+                self.confirmed.append(p)
             # An event the master consumed into another (TracesCollected -> TracesMerged).
             for consumed in getattr(ie.event, "consumed_event_ids", ()):
                 self._forget(consumed)
@@ -69,10 +73,11 @@ class Outbox:
     def _wait(self, p: Pending) -> float:
         return min(self.retry_after * 2 ** max(p.tries - 1, 0), self.max_retry_after)
 
-    def _forget(self, event_id: str) -> None:
+    def _forget(self, event_id: str) -> Pending | None:
         p = self.pending.pop(event_id, None)
         if p is not None:
             self.pending_bytes -= p.size
+        return p
 
     def _shed(self) -> None:
         """Over a bound: drop the oldest droppable events (then the oldest of any kind), resync."""
@@ -86,10 +91,13 @@ class Outbox:
                 self.dropped += 1
         self.resync()
 
-    def carried(self, origin: str) -> "Outbox":
-        """A new session's outbox: what this one still holds goes first, renumbered from 0."""
-        box = replace(self, origin=origin, next_origin_idx=0, pending={}, pending_bytes=0, dropped=0, resyncs=0)
-        for p in sorted(self.pending.values(), key=lambda p: p.origin_idx):
+    def carried(self, origin: str, *, resend_confirmed: bool = False) -> "Outbox":
+        """A new session's outbox: what this one still holds goes first, renumbered from 0; with
+        `resend_confirmed`, so do the events this session indexed (it is abandoned, not taken over)."""
+        box = replace(self, origin=origin, next_origin_idx=0, pending={}, pending_bytes=0, dropped=0, resyncs=0,
+                      confirmed=deque(maxlen=self.confirmed.maxlen))
+        earlier = list(self.confirmed) if resend_confirmed else []
+        for p in [*earlier, *sorted(self.pending.values(), key=lambda p: p.origin_idx)]:
             box.add(p.event, p.size)
         return box
 

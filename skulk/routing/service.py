@@ -17,7 +17,7 @@ from skulk.routing.buffer import IndexedBuffer
 from skulk.routing.outbox import Outbox
 from skulk.state.apply import apply
 from skulk.store.api_event_log import ApiEventLog
-from skulk.types.events import IndexedEvent
+from skulk.types.events import IndexedEvent, NodeGatheredInfo
 from skulk.types.ids import NodeId, SessionId
 from skulk.types.state import State
 from skulk.types.wire import CatchUpRequest, IndexedEvents, LocalEvents
@@ -41,6 +41,7 @@ class EventRouter:
                          "outbox_pending": 0, "outbox_dropped": 0, "outbox_resyncs": 0}
         self._buffer = IndexedBuffer()
         self._outbox = Outbox(origin="")
+        self._members: set[str] = set()  # nodes whose own reports this session indexed
         self._wake = trio.Event()
         self._listeners: list[trio.MemorySendChannel] = []
         self.changed = trio.Event()
@@ -51,14 +52,18 @@ class EventRouter:
 
     def set_session(self, session: SessionId) -> None:
         """A new session starts from nothing: the master sends a snapshot or the whole log."""
-        self.session = session
+        old, self.session = self.session, session
+        # Events the old master never indexed are not given up on: they open the new session. A
+        # session we mastered that the new master never joined is abandoned: what it indexed goes too.
+        abandoned = (old is not None and old.master_node_id == self.node_id != session.master_node_id
+                     and session.master_node_id not in self._members)
+        self._outbox = self._outbox.carried(f"{self.node_id}/{uuid4()}", resend_confirmed=abandoned)
+        self._members = set()
         self.state = State()
         self.history = []
         if self.api_log is not None:
             self.api_log.reset()
         self._buffer = IndexedBuffer()
-        # Events the old master never indexed are not given up on: they open the new session.
-        self._outbox = self._outbox.carried(f"{self.node_id}/{uuid4()}")
         self._notify()
 
     def subscribe(self) -> trio.MemoryReceiveChannel:
@@ -105,6 +110,8 @@ class EventRouter:
                 self._wake.set()
                 released = released[:n]
                 break
+            if isinstance(ie.event, NodeGatheredInfo):
+                self._members.add(ie.event.node_id)
             with isolate("routing.record"):
                 self._record(ie)
         return released
