@@ -54,6 +54,12 @@ def _edge(state: State, peer: NodeId, e: ev.TopologyEdgeCreated | ev.TopologyEdg
     return _about_node(e.conn.source, peer, "topology edge")
 
 
+def _new_edge(state: State, peer: NodeId, e: ev.TopologyEdgeCreated) -> Reason:
+    """An edge adds its ends to the topology: both must be nodes already known by their own info."""
+    unknown = [n for n in (e.conn.source, e.conn.sink) if n not in state.topology.nodes]
+    return _edge(state, peer, e) or (f"edge to unknown node {unknown[0][:64]}" if unknown else None)
+
+
 def _download(state: State, peer: NodeId, e: ev.NodeDownloadProgress) -> Reason:
     return _about_node(e.download_progress.node_id, peer, "download progress")
 
@@ -72,7 +78,7 @@ _ALLOWED: dict[type, Callable[[State, NodeId, object], Reason]] = {
     ev.RunnerStatusUpdated: _runner_status,
     ev.TaskStatusUpdated: _task_report,
     ev.TaskFailed: _task_report,
-    ev.TopologyEdgeCreated: _edge,
+    ev.TopologyEdgeCreated: _new_edge,
     ev.TopologyEdgeDeleted: _edge,
     ev.NodeDownloadProgress: _download,
     ev.TracesCollected: _traces,

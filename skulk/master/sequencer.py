@@ -61,7 +61,13 @@ class Sequencer:
             reason = authorize_event(self.state, peer, event)
             if reason is not None:
                 self._refuse("master.event_refused", f"{type(event).__name__} from {peer}: {reason}")
-            elif (ie := self.index(event, now)) is not None:
+                continue
+            try:
+                ie = self.index(event, now)
+            except Exception as exc:  # noqa: BLE001 - one event that cannot apply is dropped alone
+                self._refuse("master.event_failed", f"{type(event).__name__} from {peer}: {exc!r}"[:500])
+                continue
+            if ie is not None:
                 indexed.append(ie)
         return indexed
 
@@ -95,12 +101,12 @@ class Sequencer:
         if isinstance(event, ev.NodeGatheredInfo):
             event = event.model_copy(update={"when": now})  # one clock orders liveness
         indexed = ev.IndexedEvent(idx=self.next_idx, event=event)
-        self.state = apply(self.state, indexed)
-        if isinstance(event, ev.TaskCreated):
-            self.traces.expect(self.state, event.task_id)
+        self.state = apply(self.state, indexed)  # raises before anything changed, or not at all
         self.tail.append(indexed)
         if len(self.tail) > self.tail_limit:
             del self.tail[: len(self.tail) - self.tail_limit]
+        if isinstance(event, ev.TaskCreated):
+            self.traces.expect(self.state, event.task_id)
         return indexed
 
     def catch_up(self, next_idx: int) -> list[ev.IndexedEvent]:

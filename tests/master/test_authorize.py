@@ -90,6 +90,26 @@ def test_facts_about_someone_else_are_refused():
     ]
     for event in foreign:
         assert authorize_event(state, "c", event) is not None, type(event).__name__
+    phantom = ev.TopologyEdgeCreated(conn=edge("c", "nobody"))  # would add a node no one is
+    assert authorize_event(state, "c", phantom) is not None
+
+
+def test_an_event_that_cannot_apply_is_dropped_alone(monkeypatch):
+    from skulk.master import sequencer as sequencer_mod
+
+    real = sequencer_mod.apply
+
+    def fragile(state, indexed):
+        if getattr(indexed.event, "note", "") == "boom":
+            raise ValueError("cannot apply")
+        return real(state, indexed)
+
+    monkeypatch.setattr(sequencer_mod, "apply", fragile)
+    seq = cluster()
+    idx = seq.next_idx
+    out = seq.accept("c/s", 0, [ev.TestEvent(note="boom"), ev.TestEvent(note="fine")], T0, peer="c")
+    assert [ie.event.note for ie in out] == ["fine"] and out[0].idx == idx and seq.tail[-1] == out[0]
+    assert [r.kind for r in seq.take_refusals()] == ["master.event_failed"]
 
 
 def test_origins_belong_to_the_peer_whose_id_starts_them():
