@@ -11,6 +11,7 @@ from skulk import probe
 from skulk.api.app import create_app, serve_api
 from skulk.config import NodePaths, Settings, resolve_node_name
 from skulk.election.service import ElectionService
+from skulk.faults import isolate
 from skulk.master.decide import ReconcileParams
 from skulk.master.service import MasterService
 from skulk.models import ModelCatalog
@@ -156,14 +157,16 @@ class Node:
 
     async def _watch_connections(self) -> None:
         async for change in self.net.connection_receiver():
-            self._conn_out.send_nowait(change)
-            if not change.connected:
-                self.streams.fail_on_node_loss(self.router.state, change.peer_id)
+            with isolate("node.connection_change"):
+                self._conn_out.send_nowait(change)
+                if not change.connected:
+                    self.streams.fail_on_node_loss(self.router.state, change.peer_id)
 
     async def _watch_events(self) -> None:
         async for batch in self.router.subscribe():
-            self.streams.fail_on_events(self.router.state, batch)
-            self.dataplane.on_state_changed()  # chunks that overtook their TaskCreated
+            with isolate("node.events_watch"):
+                self.streams.fail_on_events(self.router.state, batch)
+                self.dataplane.on_state_changed()  # chunks that overtook their TaskCreated
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         await ensure_port_free(self.settings.libp2p_host, self.settings.libp2p_port)

@@ -19,6 +19,10 @@ class FrameError(ValueError):
     """The runner wrote bytes that are not a frame."""
 
 
+class UndecodableFrame(FrameError):
+    """A whole frame whose body is not a msgpack map: the stream is still in step after it."""
+
+
 class UnsendableFrame(ValueError):
     """A message the runner could not read: over MAX_FRAME (the child would exit on it) or not
     encodable (e.g. an integer beyond 64 bits). Nothing is written."""
@@ -66,7 +70,7 @@ class FrameReader:
         try:
             message = msgpack.unpackb(body, raw=False)
         except (ValueError, msgpack.UnpackException) as exc:
-            raise FrameError(f"undecodable frame: {exc}") from exc
+            raise UndecodableFrame(f"undecodable frame: {exc}") from exc
         if not isinstance(message, dict):
-            raise FrameError(f"frame is a {type(message).__name__}, not a map")
+            raise UndecodableFrame(f"frame is a {type(message).__name__}, not a map")
         return message

@@ -20,7 +20,8 @@ import trio
 from skulk.engine.distributed import write_hostfile
 from skulk.errors import SkulkError
 from skulk.models import ModelCatalog
-from skulk.runner.frames import FrameError, FrameReader, UnsendableFrame, encode_frame
+from skulk.faults import count, isolate
+from skulk.runner.frames import FrameError, FrameReader, UndecodableFrame, UnsendableFrame, encode_frame
 from skulk.runner.launch import (
     AnyInstance,
     Deadlines,
@@ -76,7 +77,7 @@ class RunnerSupervisor:
         self.runner_id, self.instance, self.node_id = runner_id, instance, node_id
         self._shard = own_shard(instance, runner_id)
         self.rank, self.world_size = self._shard.device_rank, self._shard.world_size
-        self._entries = ring_entries(instance, node_id, self.world_size)
+        self._entries: list[str] = []  # checked when run() starts: a bad instance fails the runner
         self._models_dir, self._extra_dirs, self._offline = Path(models_dir), tuple(extra_model_dirs), offline
         self._catalog = catalog  # lets a card's source package produce the model dir
         self._prepare_model = prepare_model  # e.g. staging from the model store, before resolving
@@ -186,6 +187,14 @@ class RunnerSupervisor:
         if task_id in self._active:
             await self._send({"op": "cancel", "id": task_id})
 
+    def abort(self, reason: str) -> None:
+        """Fail this runner now (the node could not handle it): kill it; run() reports RunnerFailed(reason)."""
+        self._set_failure(reason)
+        if self._resolve_scope is not None:
+            self._resolve_scope.cancel()
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.kill()
+
     async def shutdown(self) -> None:
         """Stop the runner: ask, wait, SIGTERM, SIGKILL; ends in RunnerShutdown. Idempotent."""
         with trio.CancelScope(shield=True):
@@ -200,10 +209,15 @@ class RunnerSupervisor:
 
     async def _launch(self, tmp: Path) -> trio.Process | None:
         """Resolve the model and start the process; None (with the reason recorded) if not started."""
-        if self._stop.is_set():
-            return None  # shut down before it ever ran
+        if self._stop.is_set() or self._failure is not None:
+            return None  # shut down (or aborted) before it ever ran
+        try:  # before any download: an instance this rank cannot join fails at once, with the reason
+            self._entries = ring_entries(self.instance, self.node_id, self.world_size)
+        except SkulkError as exc:
+            self._set_failure(exc.message)
+            return None
         model_dir = await self._resolve_model()
-        if model_dir is None or self._stop.is_set():
+        if model_dir is None or self._stop.is_set() or self._failure is not None:
             return None
         hostfile = write_hostfile(tmp / f"hosts-rank{self.rank}.json", self._entries) if self._entries else None
         argv = worker_argv(model_dir, self._shard, self._deadlines,
@@ -272,13 +286,16 @@ class RunnerSupervisor:
         while True:
             try:
                 message = await reader.receive()
+            except UndecodableFrame as exc:  # one whole bad frame: skipped, the stream is still in step
+                count("runner.frame_undecodable", f"runner {self.runner_id}: {exc}")
+                continue
             except FrameError as exc:
                 self._set_failure(f"runner sent an unreadable frame: {exc}")
                 proc.kill()
                 return
             if message is None:
                 return
-            self._on_frame(message)
+            self._take_frame(message)
             if self._warmup_wanted and isinstance(self.status, RunnerLoaded):
                 await self._begin_warmup()
 
@@ -347,6 +364,19 @@ class RunnerSupervisor:
                 self._settle()
         elif op == "fatal":
             self._set_failure(fatal_reason(msg.get("code"), str(msg.get("message")), self._deadlines))
+
+    def _take_frame(self, msg: dict[str, Any]) -> None:
+        """One frame, on its own: a malformed one is counted; a task it was for ends with an error."""
+        try:
+            self._on_frame(msg)
+        except Exception as exc:  # noqa: BLE001 - never trust the shape of the runner's output
+            op, task_id = msg.get("op"), str(msg.get("id"))
+            count("runner.frame_malformed", f"runner {self.runner_id}: {op!r} frame: {type(exc).__name__}: {exc}"[:500])
+            if op in ("chunk", "embedding") and task_id in self._active:
+                self._active.discard(task_id)
+                with isolate("runner.frame_malformed"):
+                    self._emit_error(task_id, "runner_error", f"the runner sent a malformed {op} frame")
+                    self._settle()
 
     def _on_chunk(self, msg: dict[str, Any]) -> None:
         task_id = str(msg.get("id"))
