@@ -105,7 +105,9 @@ def _fits_msgpack(value: Any) -> bool:
 def _check_numbers(params: TextGenerationTaskParams, names: FieldNames) -> None:
     budget = params.max_output_tokens
     if budget is not None and not 1 <= budget <= MAX_OUTPUT_TOKENS:
-        raise _refuse(f"{names.max_tokens} must be between 1 and {MAX_OUTPUT_TOKENS}", names.max_tokens, None)
+        # No model's context holds more: the code clients already handle for a too-large budget.
+        raise _refuse(f"context_length_exceeded: {names.max_tokens} ({budget}) must be between 1 and "
+                      f"{MAX_OUTPUT_TOKENS}", names.max_tokens, "context_length_exceeded")
     for name in _NUMBERS:
         value = getattr(params, name)
         if isinstance(value, float) and not math.isfinite(value):
