@@ -88,12 +88,28 @@ class WorkerService:
             for rid, local in self.local.items():  # the new session has no runner records yet
                 self._router.send_event(RunnerStatusUpdated(runner_id=rid, runner_status=local.status))
         self._retry_failed_starts()
-        for action in plan(WorkerPlanInput(self.node_id, state, dict(self.local))):
+        for action in self._plan(state):
             try:
                 self._execute(action)
             except Exception as exc:  # noqa: BLE001 - one action's bug fails its runner, not the node
                 self._action_failed(action, exc)
         self._prune_forwarded(state)
+
+    def _plan(self, state) -> list:
+        """The planner's actions; if it raises, plan each instance on its own so one malformed
+        instance (from an old log, or a bug) stops only itself."""
+        try:
+            return plan(WorkerPlanInput(self.node_id, state, dict(self.local)))
+        except Exception as exc:  # noqa: BLE001 - fall back to per-instance planning
+            count("worker.plan_failed", f"{type(exc).__name__}: {exc}"[:500])
+        actions: list = []
+        for iid in [*state.instances, None]:  # None: runners whose instance is gone
+            only = {iid: state.instances[iid]} if iid is not None else {}
+            local = {rid: r for rid, r in self.local.items()
+                     if r.instance_id == iid or (iid is None and r.instance_id not in state.instances)}
+            with isolate("worker.plan_instance"):
+                actions += plan(WorkerPlanInput(self.node_id, state.model_copy(update={"instances": only}), local))
+        return actions
 
     def _prune_forwarded(self, state) -> None:
         for rid, local in self.local.items():

@@ -8,6 +8,7 @@ from skulk.errors import SkulkError
 from skulk.faults import FAULTS
 from skulk.types.events import RunnerStatusUpdated, TaskFailed
 from skulk.types.ids import SessionId
+from skulk.types.instances import MlxRingInstance
 from skulk.types.runners import RunnerFailed, RunnerReady
 from skulk.types.state import State
 from skulk.types.tasks import TaskStatus, TextGeneration, TextGenerationTaskParams
@@ -141,3 +142,18 @@ def test_a_forward_whose_task_cannot_be_read_fails_the_task_not_the_runner():
     run_worker(worker, scenario)
     failed = [e for e in router.sent if isinstance(e, TaskFailed)]
     assert [e.task_id for e in failed] == ["t2"] and made[0].aborted is None
+
+
+def test_a_malformed_instance_in_state_stops_only_itself():
+    # Built without validation, as a bug or an old log might.
+    bad = MlxRingInstance.model_construct(instance_id="bad", shard_assignments=None, hosts_by_node={})
+    router = FakeRouter(state_with(bad, ring_instance("good", ["n1"])))
+    worker = WorkerService("n1", router, FakeSupervisor, send_output=lambda *_: None, plan_interval=0.5)
+    before = FAULTS.snapshot()
+
+    async def scenario(nursery):
+        await trio.sleep(1.2)
+        assert list(worker.supervisors) == ["good-r0"]
+    run_worker(worker, scenario)
+    assert FAULTS.counts["worker.plan_failed"] > before.get("worker.plan_failed", 0)
+    assert FAULTS.counts["worker.plan_instance"] > before.get("worker.plan_instance", 0)
