@@ -120,7 +120,7 @@ class MasterService:
             self.counters["command_errors"] += 1
             count("master.command_refused", f"{type(command).__name__} from {peer}: {exc.message}")
             return
-        if isinstance(command, RefuseInstancePlacement):
+        if isinstance(command, RefuseInstancePlacement) and events:  # only real instances: bounded
             self._refused.add(command.instance_id)
         self.index_local(events)
 
