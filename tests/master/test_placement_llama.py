@@ -13,7 +13,7 @@ from skulk.master.placement import (
 from skulk.master.validate import instance_problems
 from skulk.types.instances import InstanceMeta, LlamaRpcInstance, MlxRingInstance, Sharding
 from skulk.types.state import State
-from tests.master.test_dispatch import cluster, ctx
+from tests.master.test_command_table import cluster, ctx
 from tests.master.test_placement_builders import GIB, card, command, lan, memory, place, topology
 
 LINUX = ("mlx", "mlx-cpu", "llama_cpp", "llama_cpp-cpu")
