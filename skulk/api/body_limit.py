@@ -8,7 +8,10 @@ the request with PayloadTooLarge, so no reader ever holds more than the limit.
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.responses import JSONResponse
+
 from skulk.api.errors import error_response
+from skulk.api.validation import anthropic_error
 from skulk.errors import SkulkError
 from skulk.faults import count
 
@@ -37,6 +40,15 @@ def declared_length(scope: Scope) -> int | None:
     return None
 
 
+def refusal(path: str, status: int, message: str, code: str | None) -> JSONResponse:
+    """The error in the shape the route's clients read (routes answer later refusals themselves)."""
+    if path.startswith("/ollama/"):
+        return JSONResponse({"error": message}, status_code=status)
+    if path == "/v1/messages":
+        return JSONResponse(anthropic_error(status, message), status_code=status)
+    return error_response(status, message, code=code, param="Content-Length" if status == 400 else None)
+
+
 class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, limit: Callable[[], int]):
         self.app = app
@@ -49,13 +61,13 @@ class BodyLimitMiddleware:
         limit = self.limit()
         length = declared_length(scope)
         if length is not None and (length < 0 or length > limit):
+            path = scope.get("path", "")
             if length < 0:
-                count("api.bad_content_length", scope.get("path", ""))
-                response = error_response(400, "Content-Length is not a number", param="Content-Length")
+                count("api.bad_content_length", path)
+                response = refusal(path, 400, "Content-Length is not a number", None)
             else:
-                count("api.body_too_large", scope.get("path", ""))
-                exc = too_large(limit)
-                response = error_response(413, exc.message, code=exc.code)
+                count("api.body_too_large", path)
+                response = refusal(path, 413, too_large(limit).message, PayloadTooLarge.code)
             response.headers["Connection"] = "close"  # the unread body makes the connection unusable
             await response(scope, receive, send)
             return

@@ -67,8 +67,11 @@ def test_declared_length_over_the_limit_is_413_from_settings():
 
 @pytest.mark.parametrize("path,shape", [("/v1/chat/completions", "openai"), ("/v1/messages", "anthropic"),
                                         ("/ollama/api/chat", "ollama"), ("/place_instance", "openai")])
-def test_chunked_body_over_the_limit_is_413_in_each_apis_shape(path, shape):
-    resp = client().post(path, content=chunks(200))  # 12.5 MiB, no Content-Length
+@pytest.mark.parametrize("declared", [False, True], ids=["chunked", "content-length"])
+def test_body_over_the_limit_is_413_in_each_apis_shape(path, shape, declared):
+    c = client()
+    resp = c.post(path, content=b"x" * (8 * 1024 * 1024 + 1)) if declared else \
+        c.post(path, content=chunks(200))  # 12.5 MiB, no Content-Length
     assert resp.status_code == 413
     body = resp.json()
     if shape == "openai":
