@@ -5,6 +5,7 @@ port, the time, the default card) is gathered by the shell into a `DecideContext
 each decision is a plain function call, tested without an event loop.
 """
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,6 +29,7 @@ from skulk.types.tasks import TaskStatus
 
 AUTO_PLACE_AFTER_S = 5.0  # let joining nodes settle into one session first
 REASON_LIMIT = 2_000  # a refusal's reason ends up in state; keep it a sentence, not a dump
+MAX_CONFIG_BYTES = 256 * 1024  # a skulk.yaml is a few KiB
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,9 @@ def decide_set_tracing(state: State, c: cmd.SetTracingEnabled) -> list:
 
 def decide_set_cluster_config(state: State, c: cmd.SetClusterConfig) -> list:
     config = cluster_part(c.config)  # hf_token and per-machine keys never leave their node
+    size = len(json.dumps(config, default=str))
+    if size > MAX_CONFIG_BYTES:  # it lives in state and goes to every node
+        raise BadRequest(f"cluster config of {size} bytes is over the {MAX_CONFIG_BYTES} byte limit")
     return [] if config == state.cluster_config else [ev.ClusterConfigChanged(config=config)]
 
 

@@ -106,6 +106,8 @@ def test_purge_and_config_and_tracing_become_master_events():
     [config] = decide(state, cmd.SetClusterConfig(config={"hf_token": "secret", "logging": {"enabled": True}}), ctx())
     assert config.config == {"logging": {"enabled": True}}
     assert decide(state, cmd.SetTracingEnabled(enabled=True), ctx())[0].enabled
+    with pytest.raises(BadRequest, match="byte limit"):
+        decide(state, cmd.SetClusterConfig(config={"logging": {"x": "y" * 300_000}}), ctx())
 
 
 def test_auto_place_waits_for_the_cluster_to_settle_and_happens_once():
