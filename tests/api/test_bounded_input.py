@@ -274,3 +274,22 @@ def test_state_keeps_its_shape():
     doc = client(port=port).get("/state").json()
     assert doc == json.loads(json.dumps(state_document(port)))
     assert {"instances", "nodeHealth", "nodeIdentities", "sessionId", "masterNodeId"} <= set(doc)
+
+
+def test_the_worst_request_the_api_accepts_still_fits_a_runner_frame():
+    """At the highest allowed api.max_prompt_chars, every character 4 UTF-8 bytes, every count at its
+    bound: check_limits lets it through and the supervisor's frame encoder takes it."""
+    from skulk.api.limits import MAX_STOP_CHARS, check_limits
+    from skulk.runner.frames import encode_frame
+    from skulk.types.tasks import ChatMessage, TextGenerationTaskParams
+    limits = ApiSettings(max_prompt_chars=8_000_000)
+    wide = "\U0001d11e"  # 4 bytes in UTF-8
+    stop = [wide * MAX_STOP_CHARS] * MAX_STOP_STRINGS
+    tools = [{"type": "function", "function": {"name": f"f{i}", "description": wide * 1000}} for i in range(MAX_TOOLS)]
+    used = sum(len(s) for s in stop) + sum(len(json.dumps(t, ensure_ascii=False)) for t in tools)
+    per = (limits.max_prompt_chars - used) // MAX_MESSAGES
+    params = TextGenerationTaskParams(model=M, input=[ChatMessage(role="user", content=wide * per)] * MAX_MESSAGES,
+                                      stop=stop, tools=tools, max_output_tokens=MAX_OUTPUT_TOKENS, seed=2**63 - 1)
+    check_limits(params, limits)
+    frame = encode_frame({"op": "generate", "id": "t", "params": params.model_dump(mode="json"), "trace": False})
+    assert len(frame) > 30 * 1024 * 1024  # really near the worst case
