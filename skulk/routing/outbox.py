@@ -5,6 +5,9 @@ given up on while later ones wait behind it: a missing index would stall the ori
 Retries back off up to `max_retry_after`. The outbox is bounded in count and bytes; past the
 bound the oldest telemetry (then the oldest anything) is dropped and the origin resynchronised:
 a new origin id, everything still pending renumbered from 0, so no gap is ever left.
+
+The same strict order tells when to stop: once an event of ours is indexed, every earlier one
+was released by the master too (indexed, merged into another, or refused there) and is dropped.
 """
 
 from collections import deque
@@ -34,11 +37,13 @@ class Outbox:
     max_bytes: int = 64 * 1024 * 1024
     batch_events: int = 500  # one LocalEvents message holds at most this many events...
     batch_bytes: int = 256 * 1024  # ...and about this many bytes (always at least one event)
+    send_window: int = 8_000  # never more ahead of the oldest pending than the master holds per origin
     next_origin_idx: int = 0
     pending: dict[str, Pending] = field(default_factory=dict)  # by event id, in origin-idx order
     pending_bytes: int = 0
     dropped: int = 0  # events dropped to stay within the bounds
     resyncs: int = 0
+    released_unindexed: int = 0  # released by the master without being indexed (refused, merged, stale)
     # This session's indexed events of ours, newest last: resent if the session is abandoned (see carried).
     confirmed: deque = field(default_factory=lambda: deque(maxlen=10_000))
 
@@ -55,7 +60,9 @@ class Outbox:
 
     def due(self, now: float) -> list[tuple[int, list]]:
         """Contiguous batches (first origin idx, events) to (re)send now; marks them sent."""
-        due = [p for p in self.pending.values() if p.last_sent is None or now - p.last_sent >= self._wait(p)]
+        oldest = min((p.origin_idx for p in self.pending.values()), default=0)
+        due = [p for p in self.pending.values() if p.origin_idx < oldest + self.send_window
+               and (p.last_sent is None or now - p.last_sent >= self._wait(p))]
         for p in due:
             p.first_sent = now if p.first_sent is None else p.first_sent
             p.last_sent = now
@@ -63,12 +70,19 @@ class Outbox:
         return self._batches(sorted(due, key=lambda p: p.origin_idx))
 
     def acknowledge(self, indexed: list[IndexedEvent]) -> None:
+        released = -1
         for ie in indexed:
             if (p := self._forget(ie.event.event_id)) is not None:
                 self.confirmed.append(p)
+                released = max(released, p.origin_idx)
             # An event the master consumed into another (TracesCollected -> TracesMerged).
             for consumed in getattr(ie.event, "consumed_event_ids", ()):
-                self._forget(consumed)
+                if (p := self._forget(consumed)) is not None:
+                    released = max(released, p.origin_idx)
+        for eid, p in list(self.pending.items()):
+            if p.origin_idx < released:  # released in order before an indexed one: never coming back
+                self._forget(eid)
+                self.released_unindexed += 1
 
     def _wait(self, p: Pending) -> float:
         return min(self.retry_after * 2 ** max(p.tries - 1, 0), self.max_retry_after)

@@ -153,3 +153,24 @@ def test_a_new_session_carries_what_was_never_indexed_renumbered_from_zero():
     assert new.origin == "n1/new" and new.pending_bytes == 30 and new.next_origin_idx == 3
     deliver(new, master, 0.0)  # never sent under the new origin: due at once
     assert master.notes() == ["1", "2", "3"] and new.pending == {}
+
+
+def test_an_event_the_master_released_without_indexing_is_not_retried_once_a_later_one_is_indexed():
+    box = Outbox(origin="n1/s")
+    events = [ev.TestEvent(note=str(i)) for i in range(4)]
+    for e in events:
+        box.add(e)
+    box.due(0.0)
+    # The master refused event 1 (or merged it, or it was stale): it is released but never indexed.
+    box.acknowledge([ev.IndexedEvent(idx=7, event=events[0]), ev.IndexedEvent(idx=8, event=events[2])])
+    assert [p.event.note for p in box.pending.values()] == ["3"] and box.released_unindexed == 1
+    assert [len(b) for _, b in box.due(100.0)] == [1]
+
+
+def test_it_sends_no_further_ahead_of_the_oldest_pending_than_the_window():
+    box = Outbox(origin="n1/s", send_window=5, batch_events=2)
+    for i in range(12):
+        box.add(ev.TestEvent(note=str(i)))
+    assert [(first, len(b)) for first, b in box.due(0.0)] == [(0, 2), (2, 2), (4, 1)]
+    box.acknowledge([ev.IndexedEvent(idx=0, event=box.pending[next(iter(box.pending))].event)])
+    assert [(first, len(b)) for first, b in box.due(0.1)] == [(5, 1)]  # the window moved on by one
