@@ -45,7 +45,10 @@ class Outbox:
     resyncs: int = 0
     released_unindexed: int = 0  # released by the master without being indexed (refused, merged, stale)
     # This session's indexed events of ours, newest last: resent if the session is abandoned (see carried).
-    confirmed: deque = field(default_factory=lambda: deque(maxlen=10_000))
+    confirmed: deque = field(default_factory=deque)
+    confirmed_bytes: int = 0
+    max_confirmed: int = 10_000
+    max_confirmed_bytes: int = 16 * 1024 * 1024
 
     def __post_init__(self) -> None:
         self._base_origin = self.origin
@@ -73,7 +76,7 @@ class Outbox:
         released = -1
         for ie in indexed:
             if (p := self._forget(ie.event.event_id)) is not None:
-                self.confirmed.append(p)
+                self._confirm(p)
                 released = max(released, p.origin_idx)
             # An event the master consumed into another (TracesCollected -> TracesMerged).
             for consumed in getattr(ie.event, "consumed_event_ids", ()):
@@ -83,6 +86,12 @@ class Outbox:
             if p.origin_idx < released:  # released in order before an indexed one: never coming back
                 self._forget(eid)
                 self.released_unindexed += 1
+
+    def _confirm(self, p: Pending) -> None:
+        self.confirmed.append(p)
+        self.confirmed_bytes += p.size
+        while len(self.confirmed) > self.max_confirmed or self.confirmed_bytes > self.max_confirmed_bytes:
+            self.confirmed_bytes -= self.confirmed.popleft().size
 
     def _wait(self, p: Pending) -> float:
         return min(self.retry_after * 2 ** max(p.tries - 1, 0), self.max_retry_after)
@@ -109,7 +118,7 @@ class Outbox:
         """A new session's outbox: what this one still holds goes first, renumbered from 0; with
         `resend_confirmed`, so do the events this session indexed (it is abandoned, not taken over)."""
         box = replace(self, origin=origin, next_origin_idx=0, pending={}, pending_bytes=0, dropped=0, resyncs=0,
-                      confirmed=deque(maxlen=self.confirmed.maxlen))
+                      released_unindexed=0, confirmed=deque(), confirmed_bytes=0)
         earlier = list(self.confirmed) if resend_confirmed else []
         for p in [*earlier, *sorted(self.pending.values(), key=lambda p: p.origin_idx)]:
             box.add(p.event, p.size)

@@ -174,3 +174,13 @@ def test_it_sends_no_further_ahead_of_the_oldest_pending_than_the_window():
     assert [(first, len(b)) for first, b in box.due(0.0)] == [(0, 2), (2, 2), (4, 1)]
     box.acknowledge([ev.IndexedEvent(idx=0, event=box.pending[next(iter(box.pending))].event)])
     assert [(first, len(b)) for first, b in box.due(0.1)] == [(5, 1)]  # the window moved on by one
+
+
+def test_what_it_keeps_for_an_abandoned_session_is_bounded_in_count_and_bytes():
+    box = Outbox(origin="n1/s", max_confirmed=3, max_confirmed_bytes=250)
+    events = [ev.TestEvent(note=str(i)) for i in range(5)]
+    for e in events:
+        box.add(e, size=100)
+    box.acknowledge([ev.IndexedEvent(idx=i, event=e) for i, e in enumerate(events)])
+    assert [p.event.note for p in box.confirmed] == ["3", "4"] and box.confirmed_bytes == 200
+    assert [p.event.note for p in box.carried("n1/t", resend_confirmed=True).pending.values()] == ["3", "4"]
