@@ -44,7 +44,7 @@ def mlx_engines() -> list[str]:
 
 def llama_engines(package_dir: Path | None = None) -> list[str]:
     root = package_dir if package_dir is not None else _installed("llama_cpp")
-    if root is None:
+    if root is None or not root.is_dir():
         return []
     names = ["llama_cpp", "llama_cpp-cpu"]
     libs = {p.name for p in (root / "lib").glob("*ggml*")} if (root / "lib").is_dir() else set()
