@@ -96,8 +96,9 @@ class Runner:
 
 
 def bare_once(llm: Any, ids: list[int], max_tokens: int) -> dict:
+    llm.reset()  # generate() would reuse the previous round's prompt cells: prefill every time
     t0, stamps = time.perf_counter(), []
-    for token in llm.generate(ids, temp=0.0, top_k=1, reset=True):
+    for token in llm.generate(ids, temp=0.0, top_k=1, reset=False):
         stamps.append(time.perf_counter())
         if len(stamps) >= max_tokens or llm.token_eos() == token:
             break

@@ -61,17 +61,18 @@ def test_place_preview_and_delete_from_the_models_page(dash, page):
     page.locator(f'button[data-place="{DEFAULT_MODEL}"]').click()
     dialog = page.locator("dialog.placement-dialog")
     expect(dialog).to_be_visible()
-    expect(dialog.locator('li[data-fits="true"]')).to_have_count(2)  # Pipeline/MlxRing on 1 and 2 nodes
+    # Pipeline/MlxRing on 1 and 2 nodes, and llama.cpp (LlamaRpc) on 1: the default model has a GGUF
+    expect(dialog.locator('li[data-fits="true"]')).to_have_count(3)
     expect(dialog.locator('li[data-fits="false"] .preview-error').first).to_contain_text("RDMA")
     expect(dialog.locator(".verdict")).to_have_attribute("data-fits", "true")
 
     dialog.locator(f'.pill[data-node-id="{master_id}"]').click()  # exclude the master node
     expect(dialog.locator(f'.pill[data-node-id="{master_id}"]')).to_have_attribute("aria-pressed", "false")
-    expect(dialog.locator('li[data-fits="true"]')).to_have_count(1)
+    expect(dialog.locator('li[data-fits="true"]')).to_have_count(2)
     dialog.locator('[name="min_nodes"]').fill("2")
     expect(dialog.locator(".verdict")).to_have_attribute("data-fits", "false")
     dialog.locator(f'.pill[data-node-id="{master_id}"]').click()  # and back in
-    expect(dialog.locator('li[data-fits="true"]')).to_have_count(2)
+    expect(dialog.locator('li[data-fits="true"]')).to_have_count(3)
     for name in names:
         expect(dialog.locator(".verdict")).to_contain_text(name)
     screenshot(page, "placement-dialog")
@@ -257,7 +258,7 @@ def test_works_behind_a_prefix_stripping_proxy(dash, page):
         page.locator('.nav a[data-page="models"]').click()
         expect(page).to_have_url(f"{origin}/models")
         page.locator(f'button[data-place="{DEFAULT_MODEL}"]').click()
-        expect(page.locator('dialog li[data-fits="true"]')).to_have_count(1)
+        expect(page.locator('dialog li[data-fits="true"]')).to_have_count(2)  # MLX and llama.cpp, 1 node
         page.get_by_role("button", name="Cancel").click()
         page.goto(f"{origin}/settings")
         expect(page.locator("[data-config-path]")).to_have_text(str(node.home / "skulk.yaml"))

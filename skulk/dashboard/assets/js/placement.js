@@ -5,7 +5,7 @@ import { nodesOf, nodeName, untag } from "./model.js";
 import { refreshState } from "./store.js";
 import { toast } from "./toast.js";
 
-const META_LABELS = { MlxRing: "MLX Ring", MlxJaccl: "MLX RDMA (Jaccl)" };
+const META_LABELS = { MlxRing: "MLX Ring", MlxJaccl: "MLX RDMA (Jaccl)", LlamaRpc: "llama.cpp" };
 
 function placedNodes(preview) {
   const deltas = Object.keys(preview.memory_delta_by_node || {});
@@ -82,7 +82,8 @@ class PlacementDialog {
     this.pillBox = h("div");
     this.sharding = segmented("Sharding", [["Pipeline", "Pipeline"], ["Tensor", "Tensor"]],
       () => this.choice.sharding, (v) => { this.choice.sharding = v; this.drawVerdict(); });
-    this.meta = segmented("Runtime", [["MlxRing", META_LABELS.MlxRing], ["MlxJaccl", META_LABELS.MlxJaccl]],
+    this.meta = segmented("Runtime", [["MlxRing", META_LABELS.MlxRing], ["MlxJaccl", META_LABELS.MlxJaccl],
+      ["LlamaRpc", META_LABELS.LlamaRpc]],
       () => this.choice.meta, (v) => { this.choice.meta = v; this.drawVerdict(); });
     this.minNodes = h("input", { type: "number", id: "min-nodes", name: "min_nodes", min: 1,
       max: Math.max(1, this.nodes.length), value: 1, oninput: () => this.setMinNodes() });
