@@ -12,7 +12,8 @@ publishes is signed by its own peer id and what it sends arrives on authenticate
 Run it inside `trio.run` in the test process, against nodes on 127.0.0.1 only.
 """
 
-from collections.abc import AsyncIterator, Iterable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -109,3 +110,44 @@ async def rogue_peer(namespace: str, bootstrap: Iterable[str] = (), *, keypair: 
 async def _drain(receiver: trio.MemoryReceiveChannel) -> None:
     async for _ in receiver:
         pass
+
+
+class RogueThread:
+    """A rogue peer on its own trio loop in a background thread, for synchronous tests
+    (hypothesis examples): `with RogueThread(ns, bootstrap) as r: r.call(r.rogue.publish, t, b)`."""
+
+    def __init__(self, namespace: str, bootstrap: Iterable[str] = (), **net_overrides: Any) -> None:
+        self._args = (namespace, tuple(bootstrap), net_overrides)
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="rogue-peer", daemon=True)
+        self._error: BaseException | None = None
+        self.rogue: RoguePeer | None = None
+
+    def __enter__(self) -> "RogueThread":
+        self._thread.start()
+        if not self._ready.wait(30) or self._error is not None or self.rogue is None:
+            raise RuntimeError(f"the rogue peer did not start: {self._error!r}")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        trio.from_thread.run_sync(self._stop.set, trio_token=self._token)
+        self._thread.join(15)
+
+    def call(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        """Run `await fn(*args)` on the rogue's loop and return its result (or raise its error)."""
+        return trio.from_thread.run(fn, *args, trio_token=self._token)
+
+    def _main(self) -> None:
+        try:
+            trio.run(self._serve)
+        except BaseException as exc:  # noqa: BLE001 - surfaced by __enter__
+            self._error = exc
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        namespace, bootstrap, overrides = self._args
+        async with rogue_peer(namespace, bootstrap, **overrides) as rogue:
+            self._token, self._stop = trio.lowlevel.current_trio_token(), trio.Event()
+            self.rogue = rogue
+            self._ready.set()
+            await self._stop.wait()

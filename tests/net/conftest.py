@@ -54,7 +54,8 @@ def rogue_target(tmp_path_factory, models_dir):
     try:
         target = RogueTarget(cluster)
         def placed():  # refused until the master's topology holds the worker node
-            return target.b.post("/place_instance", {"model_id": DEFAULT_MODEL, "min_nodes": 1}).status_code == 200
+            body = {"model_id": DEFAULT_MODEL, "min_nodes": 1, "excluded_nodes": [target.b_id]}  # b has no worker
+            return target.b.post("/place_instance", body).status_code == 200
         wait_until(placed, 60, interval=0.5, message="placement accepted")
         try:
             ready_instance(target.b, DEFAULT_MODEL, timeout=300)  # the 2-core machine may be busy
