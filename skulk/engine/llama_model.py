@@ -68,13 +68,14 @@ class LlamaModel:
     """A loaded model and its context; not thread-safe (the runner's one loop drives it)."""
 
     def __init__(self, path: Path, *, n_seq: int, n_ctx_seq: int, n_threads: int,
-                 n_batch: int = 512, n_gpu_layers: int = 0):
+                 n_batch: int = 512, n_gpu_layers: int | None = None):
         path = Path(path)
         check_gguf_file(path)
         _quiet_logs()
         ll.llama_backend_init()
         mparams = ll.llama_model_default_params()
-        mparams.n_gpu_layers = n_gpu_layers
+        if n_gpu_layers is not None:  # else llama.cpp's default: every layer on a GPU build, none on CPU
+            mparams.n_gpu_layers = n_gpu_layers
         self.model = ll.llama_model_load_from_file(str(path).encode(), mparams)
         if not self.model:
             raise GgufLoadError(f"llama.cpp could not load the GGUF file {path} (corrupt or unsupported)")

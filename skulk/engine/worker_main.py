@@ -67,7 +67,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--engine", choices=("mlx", "llama_cpp"), default="mlx")
     p.add_argument("--model-dir", default=None, help="MLX engine: the model directory")
     p.add_argument("--gguf", default=None, help="llama_cpp engine: the GGUF file")
-    p.add_argument("--n-gpu-layers", type=int, default=0, help="llama_cpp engine: layers to offload")
+    p.add_argument("--n-gpu-layers", type=int, default=None,
+                   help="llama_cpp engine: layers to offload (default: llama.cpp's, all on a GPU build)")
     p.add_argument("--shard-json", default=None)
     p.add_argument("--connect-deadline", type=float, default=120.0)
     p.add_argument("--max-concurrent", type=int, default=None)
