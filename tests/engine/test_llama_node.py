@@ -65,3 +65,25 @@ def test_a_multi_node_llama_rpc_placement_is_refused_with_the_reason(node):
     previews = node.get(f"/instance/previews?model_id={MODEL}")
     metas = {(p["instance_meta"], p["instance"] is not None) for p in previews["previews"]}
     assert ("LlamaRpc", True) in metas
+
+
+def test_a_client_disconnect_frees_the_sequence_and_the_next_request_is_served(node):
+    import httpx
+
+    from skulk.testing.cluster import wait_until
+
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "Tell me a very long story."}],
+            "temperature": 0, "max_tokens": 400, "stream": True}
+    with httpx.stream("POST", node.url + "/v1/chat/completions", json=body, timeout=60, trust_env=False) as r:
+        got = [line for _, line in zip(range(6), r.iter_lines()) if line.startswith("data: {")]
+    assert got  # tokens were flowing when the client went away
+
+    def idle():
+        state = node.get("/state")
+        (tagged,) = state["instances"].values()
+        runners = unwrap(tagged)[1]["shardAssignments"]["runnerToShard"]
+        return all(next(iter(state["runners"][r])) == "RunnerReady" for r in runners) and not state["tasks"]
+    wait_until(idle, 30, message="the runner is idle again after the disconnect")
+    reply = node.post("/v1/chat/completions", {"model": MODEL, "temperature": 0, "max_tokens": 24,
+                                               "messages": [{"role": "user", "content": PARIS}]}, timeout=60)
+    assert reply.status_code == 200 and "Paris" in reply.json()["choices"][0]["message"]["content"]
