@@ -30,8 +30,11 @@ from tests.conftest import DEFAULT_MODEL
 from tests.net.conftest import NAMESPACE, moved
 
 GHOST = "12D3KooWGhostGhostGhostGhostGhostGhostGhostGhostGhost"
-EXTREMES = [2**64 - 1, 2**63, 2**53, 10**18, -1, -(2**63), 0, 1e308, float("nan"), True, None, "", "x" * 3000,
-            "garbage", "/ip4/999.1.1.1/tcp/0", [], {}, [None] * 40, {"Nope": {}}]
+# Extremes by the type of the leaf they replace, so that mutants still pass the codec and
+# reach the handlers; any type may also land anywhere.
+EXTREME_INTS = [2**64 - 1, 2**63, 2**53, 10**18, -1, -(2**63), 0]
+EXTREME_STRS = ["", "garbage", "/ip4/999.1.1.1/tcp/0", "/ip4/127.0.0.1/tcp/1/p2p/notapeer", "\x00", "x" * 300]
+EXTREMES = [*EXTREME_INTS, *EXTREME_STRS, 1e308, float("nan"), True, None, [], {}, [None] * 40, {"Nope": {}}]
 ROUTES = [("gossip", HEARTBEAT_TOPIC), ("gossip", ELECTION_TOPIC), ("direct", CLUSTER_PROTOCOL),
           ("direct", DATA_PROTOCOL)]
 
@@ -74,15 +77,16 @@ def base_models(me: str, a: str, b: str, clock: int) -> dict[str, list]:
     }
 
 
-def mutate(doc, rnd: random.Random, value):
-    """Replace one randomly chosen leaf (or container) of a JSON-like document by `value`."""
-    if not isinstance(doc, (dict, list)) or not doc or rnd.random() < 0.2:
-        return value
+def mutate(doc, rnd: random.Random):
+    """Replace one randomly chosen leaf (or, sometimes, a container) of a JSON-like document."""
+    if not isinstance(doc, (dict, list)) or not doc or rnd.random() < 0.1:
+        pool = EXTREME_STRS if isinstance(doc, str) else EXTREME_INTS if isinstance(doc, int) else EXTREMES
+        return rnd.choice(pool if rnd.random() < 0.8 else EXTREMES)
     if isinstance(doc, dict):
         key = rnd.choice(list(doc))
-        return {**doc, key: mutate(doc[key], rnd, value)}
+        return {**doc, key: mutate(doc[key], rnd)}
     i = rnd.randrange(len(doc))
-    return [*doc[:i], mutate(doc[i], rnd, value), *doc[i + 1:]]
+    return [*doc[:i], mutate(doc[i], rnd), *doc[i + 1:]]
 
 
 def frame_of(doc) -> bytes:
@@ -95,10 +99,18 @@ def frame_of(doc) -> bytes:
 payloads = st.one_of(
     st.tuples(st.just("bytes"), st.binary(max_size=600)),
     st.tuples(st.just("versioned"), st.binary(max_size=600)),
-    st.tuples(st.just("mutated"), st.integers(0, 2**32), st.sampled_from(range(len(EXTREMES)))),
+    st.tuples(st.just("mutated"), st.integers(0, 2**32)),
+    st.tuples(st.just("mutated"), st.integers(0, 2**32)),  # twice: mutants reach the most code
     st.tuples(st.just("valid"), st.integers(0, 2**32)),
 )
-messages = st.lists(st.tuples(st.sampled_from(ROUTES), st.sampled_from([0, 1]), payloads), min_size=1, max_size=8)
+generic = st.tuples(st.sampled_from(ROUTES), st.sampled_from([0, 1]), payloads)
+# Fields whose values are free-form on the wire, drawn directly: addresses peers will dial,
+# and the numbers the election ranks by (a rogue standing for itself stays out of range).
+addresses = st.lists(st.one_of(st.text(max_size=60), st.sampled_from(EXTREME_STRS)), min_size=1, max_size=6)
+big_ints = st.one_of(st.integers(-(2**70), 2**70), st.sampled_from(EXTREME_INTS))
+heartbeat_addrs = st.tuples(st.just("addrs"), addresses)
+election_ints = st.tuples(st.just("votes"), st.sampled_from(range(4)), big_ints, big_ints, big_ints)
+messages = st.lists(st.one_of(generic, generic, heartbeat_addrs, election_ints), min_size=1, max_size=10)
 
 
 def render(payload, models: list) -> bytes:
@@ -108,8 +120,27 @@ def render(payload, models: list) -> bytes:
     if kind == "versioned":
         return bytes([codec.FORMAT_VERSION]) + rest[0]
     rnd = random.Random(rest[0])
-    base = rnd.choice(models).model_dump(mode="json", by_alias=True)
-    return frame_of(base) if kind == "valid" else frame_of(mutate(base, rnd, EXTREMES[rest[1]]))
+    doc = rnd.choice(models).model_dump(mode="json", by_alias=True)
+    for _ in range(0 if kind == "valid" else rnd.randint(1, 3)):
+        doc = mutate(doc, rnd)
+    return frame_of(doc)
+
+
+def wire_form(message, models, me: str, a: str, b: str) -> tuple[str, str, int, bytes]:
+    """(route, topic or protocol, target index, bytes) for one drawn message."""
+    if message[0] == "addrs":
+        beat = models[HEARTBEAT_TOPIC][0].model_dump(mode="json", by_alias=True)
+        return "gossip", HEARTBEAT_TOPIC, 0, frame_of({**beat, "listenAddrs": message[1]})
+    if message[0] == "votes":
+        _, who, clock, seniority, commands = message
+        master = [me, a, b, GHOST][who]
+        if master == me and -1 <= seniority <= 10**6:
+            seniority += 10**7  # honest candidacy within the bounds is allowed; see base_models
+        doc = {"clock": clock, "seniority": seniority, "commandsSeen": commands,
+               "proposedSession": {"masterNodeId": master, "electionClock": max(clock, 0)}}
+        return "gossip", ELECTION_TOPIC, 0, frame_of(doc)
+    (route, where), target, payload = message
+    return route, where, target, render(payload, models[where])
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +157,8 @@ def test_rogue_messages_of_every_type_never_hurt_the_cluster(rogue_target, rogue
     peers = [t.a_id, t.b_id]
 
     async def send_all():
-        for (route, where), target, payload in batch:
-            data = render(payload, models[where])
+        for message in batch:
+            route, where, target, data = wire_form(message, models, rogue.rogue.node_id, t.a_id, t.b_id)
             if route == "gossip":
                 await rogue.rogue.publish(where, data)
             else:
