@@ -149,14 +149,15 @@ def test_heartbeat_addresses_are_parsed_tied_to_the_signer_and_counted():
     assert set(svc.telemetry.heartbeats) == {rogue}
 
 
-def test_election_statuses_carry_their_signer_and_strangers_are_dropped():
+def test_election_statuses_carry_their_signer_and_unconnected_signers_are_dropped():
     connected, stranger = peer_id(), peer_id()
     net = _Net({connected})
     send, recv = trio.open_memory_channel(10)
     svc = _service(net, send)
     status = ElectionMessage(clock=3, seniority=0, commands_seen=0,
                              proposed_session=SessionId(master_node_id=connected, election_clock=3))
-    before = FAULTS.counts["election.unknown_sender"]
+    svc.telemetry.update(heartbeat(stranger), 0.0)  # heard of, even alive, yet not linked to us
+    before = FAULTS.counts["election.unconnected_sender"]
 
     async def scenario():
         svc._on_election(connected, codec.encode(status))
@@ -166,4 +167,4 @@ def test_election_statuses_carry_their_signer_and_strangers_are_dropped():
     assert recv.receive_nowait() == MessageReceived(status, sender=connected)
     with pytest.raises(trio.WouldBlock):
         recv.receive_nowait()
-    assert FAULTS.counts["election.unknown_sender"] == before + 1
+    assert FAULTS.counts["election.unconnected_sender"] == before + 1
