@@ -75,8 +75,7 @@ class Node:
         friendly = resolve_node_name(s)
         beat = heartbeat_builder(node_id, friendly, s.libp2p_host, paths.home, None if s.no_api else s.api_port,
                                  self.net.listen_multiaddrs, lambda: self.router.session)
-        self.gossip = GossipService(node_id, self.net, self.telemetry, beat, election_in,
-                                    liveness_timeout=s.node_timeout_seconds)
+        self.gossip = GossipService(node_id, self.net, self.telemetry, beat, election_in)
         self.election = ElectionService(node_id, force_master=s.force_master, publish=self.gossip.publish_election,
                                         messages=election_msgs, connections=conn_in, results=results_out,
                                         initial_clock=next_incarnation(paths.home / "incarnation"))
