@@ -391,3 +391,21 @@ def test_incarnation_counter_increases_across_starts(tmp_path):
     assert [next_incarnation(path) for _ in range(3)] == [1, 2, 3]
     path.write_text("garbage")
     assert next_incarnation(path) == 1
+
+
+def test_statuses_that_lie_or_leap_are_refused_before_they_count():
+    from skulk.election.core import Refused
+    from skulk.election.bounds import MAX_CLOCK_JUMP
+
+    state, _ = start("a")
+    cases = {
+        "forged_sender": (msg("b", 1), "rogue"),
+        "seniority_out_of_range": (msg("b", 1, seniority=FORCE_MASTER_SENIORITY + 1), "b"),
+        "clock_jump": (msg("b", MAX_CLOCK_JUMP + 1), "b"),
+    }
+    for reason, (message, sender) in cases.items():
+        after, outputs = step(state, MessageReceived(message, sender))
+        assert outputs == [Refused(reason, message)] and after == state
+    # A signed status within the bounds takes part as before.
+    after, outputs = step(state, MessageReceived(msg("b", 1), "b"))
+    assert after.round is not None and after.clock == 1 and broadcasts(outputs)

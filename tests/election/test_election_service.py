@@ -148,3 +148,23 @@ async def joiner_adopts_incumbent() -> None:
 
 def test_joiner_adopts_the_incumbent_session_through_the_service():
     trio.run(joiner_adopts_incumbent, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def test_refused_statuses_are_counted_and_never_broadcast_or_elected():
+    from skulk.election.events import MessageReceived
+    from skulk.faults import FAULTS
+
+    async def main():
+        net = FakeNetwork()
+        svc = net.add("a")
+        async with trio.open_nursery() as nursery:
+            await start_node(nursery, svc)
+            published, before = net.published, FAULTS.counts["election.forged_sender"]
+            forged = ElectionMessage(clock=5, seniority=1, commands_seen=0, proposed_session=session("ghost", 5))
+            net.inboxes["a"].send_nowait(MessageReceived(forged, sender="rogue"))
+            await trio.testing.wait_all_tasks_blocked()
+            assert FAULTS.counts["election.forged_sender"] == before + 1
+            assert net.published == published and svc.current_session == session("a", 0)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
