@@ -78,6 +78,9 @@ class GossipService:
         if hb.node_id != signer:
             count("gossip.forged_heartbeat", f"{signer} sent a heartbeat for {hb.node_id[:80]}")
             return  # a heartbeat speaks only for its own signer
+        if not self.telemetry.has_room_for(signer):
+            count("gossip.telemetry_full", f"heartbeat of {signer}: the view is full")
+            return
         hb, skewed = with_sane_sent_at(hb, datetime.now(timezone.utc))
         if skewed:
             count("gossip.heartbeat_clock", f"{signer} sent a heartbeat dated far from now")

@@ -9,6 +9,8 @@ from skulk.types.wire import NodeHeartbeat
 # A peer's clock may be off by minutes; beyond this its sent_at is replaced by our receive time,
 # so a clock at year 9999 cannot sit in views and sort orders as if it were real.
 MAX_CLOCK_SKEW = timedelta(hours=1)
+# Gossip is signed by whoever holds a key, and keys are free: this many nodes, then new ones wait.
+MAX_NODES = 1024
 
 
 def with_sane_sent_at(hb: NodeHeartbeat, wall_now: datetime) -> tuple[NodeHeartbeat, bool]:
@@ -23,6 +25,9 @@ def with_sane_sent_at(hb: NodeHeartbeat, wall_now: datetime) -> tuple[NodeHeartb
 class TelemetryView:
     heartbeats: dict[NodeId, NodeHeartbeat] = field(default_factory=dict)
     received_at: dict[NodeId, float] = field(default_factory=dict)
+
+    def has_room_for(self, node: NodeId) -> bool:
+        return node in self.heartbeats or len(self.heartbeats) < MAX_NODES
 
     def update(self, hb: NodeHeartbeat, now: float) -> bool:
         """Record a heartbeat; True if the node was not known (or had gone stale) before."""

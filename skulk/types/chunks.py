@@ -53,6 +53,6 @@ Chunk = tagged_union(TokenChunk, EmbeddingChunk, ErrorChunk)
 
 
 class DataChunk(WireModel):
-    command_id: CommandId
-    sequence: int = Field(ge=0)
+    command_id: CommandId = Field(max_length=128)  # a uuid; the bound keeps a forged one cheap to refuse
+    sequence: int = Field(ge=0, le=2**53 - 1)
     chunk: Chunk

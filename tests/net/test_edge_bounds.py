@@ -168,3 +168,23 @@ def test_election_statuses_carry_their_signer_and_unconnected_signers_are_droppe
     with pytest.raises(trio.WouldBlock):
         recv.receive_nowait()
     assert FAULTS.counts["election.unconnected_sender"] == before + 1
+
+
+def test_the_telemetry_view_is_bounded_against_minted_keys():
+    from skulk.state.telemetry import MAX_NODES
+
+    net = _Net(set())
+    send, _ = trio.open_memory_channel(10)
+    svc = _service(net, send)
+    for i in range(MAX_NODES):
+        svc.telemetry.heartbeats[f"n{i}"] = None  # occupied slots; only the count matters here
+        svc.telemetry.received_at[f"n{i}"] = 0.0
+    newcomer, before = peer_id(), FAULTS.counts["gossip.telemetry_full"]
+    trio.run(lambda: _call(svc._on_heartbeat, newcomer, codec.encode(heartbeat(newcomer))))
+    assert newcomer not in svc.telemetry.heartbeats
+    assert FAULTS.counts["gossip.telemetry_full"] == before + 1
+    assert svc.telemetry.has_room_for("n0")  # known nodes keep reporting
+
+
+async def _call(fn, *args):
+    fn(*args)
