@@ -86,7 +86,7 @@ class RoguePeer:
 async def rogue_peer(namespace: str, bootstrap: Iterable[str] = (), *, keypair: KeyPair | None = None,
                      **net_overrides: Any) -> AsyncIterator[RoguePeer]:
     """A running rogue peer in the nodes' private network; `net_overrides` go to NetConfig
-    (e.g. whatever carries the cluster secret), so it derives the key exactly as a node does."""
+    (e.g. `secret=` for a cluster started with one), so it derives the key exactly as a node does."""
     config = NetConfig(**{
         "listen_host": "127.0.0.1", "port": 0, "namespace": namespace, "bootstrap_peers": tuple(bootstrap),
         "mdns": False, "topics": GOSSIP_TOPICS, "protocols": DIRECT_PROTOCOLS,
