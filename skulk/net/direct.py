@@ -52,6 +52,7 @@ class DirectStreams:
             self._counters["direct_send_failed"] += 1
             raise
         self._counters["direct_sent"] += 1
+        self._counters["direct_sent_bytes"] += len(data)
 
     async def _send_locked(self, key: _Key, data: bytes) -> None:
         stream = self._streams.get(key)
@@ -91,6 +92,7 @@ class DirectStreams:
         try:
             while (data := await read_frame(stream)) is not None:
                 self._counters["direct_received"] += 1
+                self._counters["direct_received_bytes"] += len(data)
                 if fanout is None or not fanout.send(DirectMessage(peer_id, protocol, data)):
                     self._counters["direct_unclaimed"] += 1
         except Exception as e:  # FrameError, reset, broken connection: never fatal

@@ -30,6 +30,8 @@ async def pump_subscription(
             if origin == self_id:
                 continue
             counters["gossip_received"] += 1
+            counters["gossip_received_bytes"] += len(msg.data)
+            counters[f"gossip_received_bytes:{topic}"] += len(msg.data)
             if not fanout.send(GossipMessage(str(origin), topic, msg.data)):
                 counters["gossip_unclaimed"] += 1
 
@@ -46,3 +48,5 @@ async def publish(pubsub: Pubsub, topic: str, data: bytes, counters: Counter[str
         log.exception("publishing on %s failed", topic)
         return
     counters["gossip_published"] += 1
+    counters["gossip_published_bytes"] += len(data)  # payload bytes, for bench_scale's per-node cost
+    counters[f"gossip_published_bytes:{topic}"] += len(data)
