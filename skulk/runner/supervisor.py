@@ -11,7 +11,6 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,28 +27,17 @@ from skulk.runner.launch import (
     exit_reason,
     fatal_reason,
     own_shard,
-    resolve_runner_model,
     ring_entries,
     worker_argv,
     worker_env,
 )
+from skulk.runner.model_prep import prepare_runner_model
 from skulk.runner.outputs import RunnerOutput, RunnerTraces, chunk_output, embedding_output, error_output, traces_output
 from skulk.runner.runner_log import RunnerLogConfig, RunnerLogFile
 from skulk.runner.stderr import StderrDrain
-from skulk.types.runners import (
-    RunnerConnected,
-    RunnerConnecting,
-    RunnerFailed,
-    RunnerIdle,
-    RunnerLoaded,
-    RunnerLoading,
-    RunnerReady,
-    RunnerRunning,
-    RunnerShutdown,
-    RunnerShuttingDown,
-    RunnerStatus,
-    RunnerWarmingUp,
-)
+from skulk.types.runners import (RunnerConnected, RunnerConnecting, RunnerFailed, RunnerIdle, RunnerLoaded,
+                                 RunnerLoading, RunnerReady, RunnerRunning, RunnerShutdown, RunnerShuttingDown,
+                                 RunnerStatus, RunnerWarmingUp)
 from skulk.types.tasks import TextEmbeddingTaskParams, TextGenerationTaskParams
 
 log = logging.getLogger(__name__)
@@ -241,20 +229,14 @@ class RunnerSupervisor:
         return self._proc
 
     async def _resolve_model(self) -> Path | None:
-        model_id = self.instance.shard_assignments.model_id
         with trio.CancelScope() as self._resolve_scope:
-            try:
-                if self._prepare_model is not None:
-                    await self._prepare_model(model_id)
-                # Abandoned on cancel: a download must not hold up a shutdown.
-                return await trio.to_thread.run_sync(
-                    partial(resolve_runner_model, hf_token=self._hf_token), self._shard, self._models_dir,
-                    self._extra_dirs, self._offline, self._catalog, abandon_on_cancel=True)
-            except SkulkError as exc:
-                self._set_failure(exc.message)
-            except Exception as exc:  # a converter or disk error: the runner fails, the node lives on
-                log.exception("resolving model %s failed", model_id)
-                self._set_failure(f"model {model_id!r}: {type(exc).__name__}: {exc}")
+            model_dir, failure = await prepare_runner_model(
+                self._shard, self.instance.shard_assignments.model_id, prepare=self._prepare_model,
+                models_dir=self._models_dir, extra_dirs=self._extra_dirs, offline=self._offline,
+                catalog=self._catalog, hf_token=self._hf_token)
+            if failure is not None:
+                self._set_failure(failure)
+            return model_dir
         return None
 
     # ----- following the process -----

@@ -66,7 +66,8 @@ def solo(models_dir):
             await sup.submit("big", greedy("hi", max_tokens=10_000))  # refused: not a runner failure
             await rec.wait_for(lambda: rec.finished("big"), 10)
             await sup.submit("c", greedy(PROMPT, max_tokens=200), trace=True)
-            await rec.wait_for(lambda: rec.outputs("c"), 30)
+            # A few chunks in, so the prefill and at least one decode step are behind it when cancelled.
+            await rec.wait_for(lambda: len(rec.outputs("c")) >= 3, 30)
             await sup.cancel("c")
             await rec.wait_for(lambda: rec.traces("c"), 30)  # after its final chunk
             result["alive_before_shutdown"] = alive(sup.pid)
