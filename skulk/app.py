@@ -9,6 +9,7 @@ import trio
 
 from skulk import probe
 from skulk.api.app import create_app, serve_api
+from skulk.api.auth import is_loopback_bind
 from skulk.config import NodePaths, Settings, resolve_node_name
 from skulk.election.service import ElectionService
 from skulk.faults import isolate
@@ -17,6 +18,7 @@ from skulk.master.service import MasterService
 from skulk.models import ModelCatalog
 from skulk.net import NetConfig, NetService, load_or_create_keypair
 from skulk.net.host import ensure_port_free
+from skulk.node.access_bootstrap import AccessBootstrap
 from skulk.node.dataplane import DataPlane
 from skulk.node.dispatch import ClusterMessenger
 from skulk.node.facade import ClusterFacade
@@ -187,7 +189,11 @@ class Node:
                 await nursery.start(self.worker.run)
             api = "off"
             if not self.settings.no_api:
-                app = create_app(self.facade, dashboard_base_path=self.settings.dashboard_base_path)
+                app = create_app(self.facade, dashboard_base_path=self.settings.dashboard_base_path,
+                                 bind_host=self.settings.api_host)
+                await nursery.start(AccessBootstrap(
+                    self.facade, home=self.paths.home, auth=self.settings.auth, node_name=self.facade.friendly_name,
+                    loopback=is_loopback_bind(self.settings.api_host)).run)
                 app.state.store = self.store
                 await nursery.start(run_trace_writer, self.paths.traces_dir, self.node_id, self.router.subscribe())
                 await nursery.start(serve_api, app, self.settings.api_host, self.settings.api_port)

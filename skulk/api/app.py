@@ -16,7 +16,11 @@ from skulk.api import routes_chat, routes_cluster, routes_config, routes_dashboa
 from skulk.api import routes_embeddings, routes_ollama
 from skulk.api import routes_anthropic, routes_responses
 from skulk.api import routes_node, routes_store
-from skulk.api import routes_ops, routes_traces
+from skulk.api import routes_health, routes_keys, routes_ops, routes_traces
+from skulk.api import routes_audit, routes_projects, routes_usage
+from skulk.api.audit import AuditLog, AuditMiddleware
+from skulk.api.quota import QuotaMiddleware
+from skulk.api.auth import AccessMiddleware
 from skulk.api.body_limit import BodyLimitMiddleware
 from skulk.api.errors import EXCEPTION_HANDLERS
 from skulk.api.limits import api_settings
@@ -30,7 +34,8 @@ from skulk.api.routing import RouteSpec
 ROUTE_GROUPS: list[list[RouteSpec]] = [routes_dashboard.NEGOTIATED, routes_cluster.ROUTES, routes_instances.ROUTES,
                                        routes_chat.ROUTES, routes_responses.ROUTES, routes_anthropic.ROUTES, routes_config.ROUTES,
                                        routes_embeddings.ROUTES, routes_ollama.ROUTES, routes_store.ROUTES, routes_node.ROUTES,
-                                       routes_ops.ROUTES, routes_traces.ROUTES,
+                                       routes_ops.ROUTES, routes_traces.ROUTES, routes_keys.ROUTES, routes_health.ROUTES,
+                                       routes_projects.ROUTES, routes_usage.ROUTES, routes_audit.ROUTES,
                                        routes_dashboard.ROUTES]
 
 
@@ -38,7 +43,8 @@ def all_routes() -> list[RouteSpec]:
     return [spec for group in ROUTE_GROUPS for spec in group]
 
 
-def create_app(cluster: ClusterPort, *, dashboard_base_path: str = "") -> Starlette:
+def create_app(cluster: ClusterPort, *, dashboard_base_path: str = "", bind_host: str | None = None) -> Starlette:
+    """`bind_host` is where the API listens (None: an in-process app, e.g. a test client)."""
     specs = all_routes()
     openapi: dict = {}  # built on first request: ~50 ms that a (re)starting node need not wait for
 
@@ -48,15 +54,22 @@ def create_app(cluster: ClusterPort, *, dashboard_base_path: str = "") -> Starle
         return JSONResponse(openapi)
 
     routes = [Route(s.path, s.handler, methods=[s.method, *s.extra_methods]) for s in specs]
+    audit = AuditLog(getattr(cluster, "audit_path", None), cluster.node_id)  # None: kept in memory only
     routes.append(Route("/api/openapi.json", get_openapi, methods=["GET"]))
     app = Starlette(
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"]),
+        # CORS outermost so its preflight answers need no key; no origin is granted unless listed.
+        middleware=[Middleware(CORSMiddleware, allow_origins=list(api_settings(cluster).cors_origins),
+                               allow_methods=["GET", "POST", "PUT", "DELETE"],
+                               allow_headers=["authorization", "x-api-key", "content-type"]),
                     Middleware(BodyLimitMiddleware, limit=lambda: api_settings(cluster).max_body_bytes),
-                    Middleware(RequestMetricsMiddleware, metrics=metrics_for(cluster))],
+                    Middleware(AccessMiddleware, state=lambda: cluster.state, bind_host=bind_host),
+                    Middleware(RequestMetricsMiddleware, metrics=metrics_for(cluster)),
+                    Middleware(QuotaMiddleware, port=cluster), Middleware(AuditMiddleware, log_=audit)],
     )
     app.state.cluster = cluster
+    app.state.audit = audit
     app.state.dashboard_base_path = dashboard_base_path
     return app
 

@@ -49,6 +49,7 @@ def state_document(port: ClusterPort) -> dict[str, Any]:
 
 def _state_doc(state: Any, beats: dict, ages: dict, session: Any) -> dict[str, Any]:
     doc = _dump(state)
+    doc.pop("apiKeys", None)  # salted key hashes stay inside the cluster; GET /v1/keys lists keys
     doc["nodeIdentities"] = {n: _dump(hb.identity) for n, hb in beats.items()}
     doc["nodeMemory"] = {n: _dump(hb.memory) for n, hb in beats.items()}
     doc["nodeSystem"] = {n: _dump(hb.system) for n, hb in beats.items()}
@@ -79,8 +80,19 @@ def _paging(request: Request) -> tuple[int, int | None]:
 
 
 def _encode_events(events: list[Any], first: bool) -> bytes:
-    body = ",".join(json.dumps(_dump(ie)["event"], ensure_ascii=False, allow_nan=False, separators=(",", ":")) for ie in events)
+    body = ",".join(json.dumps(public_event(_dump(ie)["event"]), ensure_ascii=False, allow_nan=False, separators=(",", ":")) for ie in events)
     return ((b"" if first or not body else b",") + body.encode())
+
+
+def public_event(doc: dict[str, Any]) -> dict[str, Any]:
+    """An event as /events shows it: key records without their salt and hash."""
+    (tag, body), = doc.items() if len(doc) == 1 else ((None, None),)
+    if tag == "ApiKeyCreated" and isinstance(body, dict):
+        record = {k: v for k, v in (body.get("record") or {}).items() if k not in ("salt", "keyHash")}
+        return {tag: {**body, "record": record}}
+    if tag == "StateSnapshotHydrated" and isinstance(body, dict) and isinstance(body.get("state"), dict):
+        return {tag: {**body, "state": {k: v for k, v in body["state"].items() if k != "apiKeys"}}}
+    return doc
 
 
 async def _event_array(events: list[Any]) -> AsyncIterator[bytes]:

@@ -185,6 +185,34 @@ class ApiSettings(ConfigSection):
         description="Most characters a generation request may hold across its messages, tools and "
         "stop strings (400 above it). Capped so a request always fits the runner's 64 MiB frame.",
     )
+    cors_origins: tuple[str, ...] = Field(
+        (),
+        description="Web origins (scheme://host[:port]) whose pages may call this API from a "
+        "browser; empty = same-origin only. Never '*'.",
+        examples=[["https://dashboard.example.com"]],
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, (list, tuple)) and "*" in value:
+            raise ValueError("'*' is not allowed: list the origins that may call the API")
+        return value
+
+
+class AuthSettings(ConfigSection):
+    admin_key: str | None = Field(
+        None, min_length=16, max_length=512,
+        description="An admin API key this node registers with the cluster (its salted hash only). "
+        "Stays on this node: never shown by GET /config nor synced (null = none configured).",
+    )
+    admin_key_file: Path | None = Field(
+        None,
+        description="File holding the admin API key (whitespace around it is ignored; ~ is "
+        "expanded); read at start when admin_key is not set.",
+    )
 
 
 class Settings(ConfigSection):
@@ -235,6 +263,11 @@ class Settings(ConfigSection):
     )
     cluster: ClusterSettings = Field(
         default_factory=ClusterSettings, description="Which cluster this node belongs to."
+    )
+    auth: AuthSettings = Field(
+        default_factory=AuthSettings,
+        description="API keys: once any key exists in the cluster, every API route but /health, "
+        "/ready, /node_id and the dashboard's files needs one.",
     )
     discovery: DiscoverySettings = Field(
         default_factory=DiscoverySettings, description="How peers are found."

@@ -12,7 +12,7 @@ from skulk.config.model import Settings
 
 # Top-level keys that never leave this node (hf_token); SECRET_PATHS has every secret, nested too.
 SECRET_KEYS = frozenset({"hf_token"})
-SECRET_PATHS: tuple[tuple[str, ...], ...] = (("hf_token",), ("cluster", "secret"))
+SECRET_PATHS: tuple[tuple[str, ...], ...] = (("hf_token",), ("cluster", "secret"), ("auth", "admin_key"))
 # Flags whose value is a secret, and what argv shows instead of it.
 SECRET_FLAGS = frozenset({"--cluster-secret"})
 REDACTED = "<redacted>"

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from skulk.config.sync import cluster_part
 from skulk.errors import BadRequest, NotFound, SkulkError
+from skulk.master import limits
 from skulk.master.placement import auto_instance_meta
 from skulk.master.serving import (
     auto_place_command, decide_cancel_command, decide_embed_text, decide_finish_command,
@@ -20,6 +21,7 @@ from skulk.master.serving import (
 from skulk.master.validate import instance_refusal
 from skulk.state.apply import apply_event
 from skulk.types import commands as cmd
+from skulk.types.access import MAX_KEYS
 from skulk.types import events as ev
 from skulk.types.ids import InstanceId, NodeId, new_id
 from skulk.types.models import ModelCard
@@ -87,11 +89,21 @@ def _create(state: State, c: cmd.CreateInstance, ctx: DecideContext) -> list:
 
 
 def _generate(state: State, c: cmd.GenerateText, ctx: DecideContext) -> list:
-    return decide_generate_text(state, _owned_by_sender(c, ctx), task_id=ctx.new_id())
+    c = _owned_by_sender(c, ctx)
+    return limits.admit(state, c, ctx.now, lambda: decide_generate_text(state, c, task_id=ctx.new_id()))
 
 
 def _embed(state: State, c: cmd.EmbedText, ctx: DecideContext) -> list:
-    return decide_embed_text(state, _owned_by_sender(c, ctx), task_id=ctx.new_id())
+    c = _owned_by_sender(c, ctx)
+    return limits.admit(state, c, ctx.now, lambda: decide_embed_text(state, c, task_id=ctx.new_id()))
+
+
+def _create_project(state: State, c: cmd.CreateProject, ctx: DecideContext) -> list:
+    return limits.decide_create_project(state, c, ctx.now)
+
+
+def _finish(state: State, c: cmd.FinishCommand, ctx: DecideContext) -> list:
+    return [*limits.finish_usage(state, c, ctx.now), *decide_finish_command(state, c)]
 
 
 def _owned_by_sender(c, ctx: DecideContext):
@@ -121,6 +133,35 @@ def _purge(state: State, c: cmd.PurgeStaging, ctx: DecideContext) -> list:
     return [ev.StagingPurgeRequested(model_id=c.model_id, requested_at=ctx.now)]
 
 
+def _create_key(state: State, c: cmd.CreateApiKey, ctx: DecideContext) -> list:
+    if c.only_if_no_admin and any(r.role == "admin" for r in state.api_keys.values()):
+        return []
+    if c.record.id in state.api_keys:
+        same = state.api_keys[c.record.id].key_hash == c.record.key_hash
+        if same:
+            return []  # a configured key re-registered by another node
+        raise BadRequest(f"key id {c.record.id} already exists", param="id")
+    if len(state.api_keys) >= MAX_KEYS:
+        raise BadRequest(f"the cluster already holds {MAX_KEYS} keys")
+    return [ev.ApiKeyCreated(record=c.record)]
+
+
+def _revoke_key(state: State, c: cmd.RevokeApiKey, ctx: DecideContext) -> list:
+    if c.key_id not in state.api_keys:
+        raise NotFound(f"API key not found: {c.key_id}")
+    return [ev.ApiKeyRevoked(key_id=c.key_id)]
+
+
+def _touch_keys(state: State, c: cmd.TouchApiKeys, ctx: DecideContext) -> list:
+    known = {k: v for k, v in c.last_used.items() if k in state.api_keys and v <= ctx.now}
+    return [ev.ApiKeysTouched(last_used=known)] if known else []
+
+
+def expired_keys(state: State, now: datetime) -> list:
+    """The reconcile pass drops expired keys (every node already refuses them at request time)."""
+    return [ev.ApiKeyRevoked(key_id=k, reason="expired") for k, r in state.api_keys.items() if r.expired(now)]
+
+
 def _nothing(state: State, c, ctx: DecideContext) -> list:
     return []
 
@@ -137,11 +178,16 @@ DECIDERS: dict[type, Callable[[State, object, DecideContext], list]] = {
     cmd.GenerateText: _generate,
     cmd.EmbedText: _embed,
     cmd.CancelCommand: _without_ctx(decide_cancel_command),
-    cmd.FinishCommand: _without_ctx(decide_finish_command),
+    cmd.FinishCommand: _finish,
     cmd.SetTracingEnabled: _without_ctx(decide_set_tracing),
     cmd.SetClusterConfig: _without_ctx(decide_set_cluster_config),
     cmd.RefuseInstancePlacement: _refuse_placement,
     cmd.PurgeStaging: _purge,
+    cmd.CreateApiKey: _create_key,
+    cmd.RevokeApiKey: _revoke_key,
+    cmd.TouchApiKeys: _touch_keys,
+    cmd.CreateProject: _create_project,
+    cmd.DeleteProject: _without_ctx(limits.decide_delete_project),
 }
 
 

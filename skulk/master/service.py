@@ -14,7 +14,7 @@ from skulk.errors import SkulkError
 from skulk.faults import count, isolate
 from skulk.master.batches import PUSH_BATCH_LIMIT, take_batch
 from skulk.master.decide import ReconcileParams, reconcile
-from skulk.master.dispatch import DecideContext, auto_place, decide
+from skulk.master.dispatch import DecideContext, auto_place, decide, expired_keys
 from skulk.master.persistence import MasterPersistence
 from skulk.master.sequencer import Sequencer
 from skulk.master.snapshot_policy import REPLAY_TAIL_RETENTION_EVENTS, SNAPSHOT_EVENT_CADENCE
@@ -211,3 +211,4 @@ class MasterService:
                 now = _utc_now()
                 self.index_local(reconcile(self.state, now, self.started_at, self._params))
                 self.index_local(auto_place(self.state, self.decide_context(self.node_id)))
+                self.index_local(expired_keys(self.state, now))  # nodes refuse them already

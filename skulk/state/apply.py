@@ -4,8 +4,10 @@ from collections.abc import Callable
 from typing import Any
 
 from skulk.state.topology import add_edge, add_node, remove_edge, remove_node
+from skulk.state.usage import key_series, project_series, record_all
 from skulk.types import events as ev
 from skulk.types.node import NodeNetworkInfo, NodeNetworkInterfaces
+from skulk.types.projects import MAX_REJECTIONS
 from skulk.types.runners import RunnerShutdown
 from skulk.types.state import State
 from skulk.types.tasks import TaskStatus
@@ -159,6 +161,50 @@ def apply_cluster_config_changed(state: State, e: ev.ClusterConfigChanged) -> St
     return _with(state, cluster_config=dict(e.config))
 
 
+def apply_api_key_created(state: State, e: ev.ApiKeyCreated) -> State:
+    return _with(state, api_keys={**state.api_keys, e.record.id: e.record})
+
+
+def apply_api_key_revoked(state: State, e: ev.ApiKeyRevoked) -> State:
+    return _with(state, api_keys=_without(state.api_keys, e.key_id))
+
+
+def apply_api_keys_touched(state: State, e: ev.ApiKeysTouched) -> State:
+    keys = dict(state.api_keys)
+    for key_id, when in e.last_used.items():
+        record = keys.get(key_id)
+        if record is not None and (record.last_used_at is None or when > record.last_used_at):
+            keys[key_id] = record.model_copy(update={"last_used_at": when})
+    return _with(state, api_keys=keys)
+
+
+def apply_project_created(state: State, e: ev.ProjectCreated) -> State:
+    return _with(state, projects={**state.projects, e.project.name: e.project})
+
+
+def apply_project_deleted(state: State, e: ev.ProjectDeleted) -> State:
+    return _with(state, projects=_without(state.projects, e.name))
+
+
+def _series(key_id: str | None, project: str | None) -> list[str]:
+    return [*([key_series(key_id)] if key_id else []), *([project_series(project)] if project else [])]
+
+
+def apply_usage_recorded(state: State, e: ev.UsageRecorded) -> State:
+    usage = record_all(state.usage, _series(e.key_id, e.project), int(e.at.timestamp()), requests=e.requests,
+                       prompt_tokens=e.prompt_tokens, completion_tokens=e.completion_tokens)
+    return _with(state, usage=usage)
+
+
+def apply_request_rejected(state: State, e: ev.RequestRejected) -> State:
+    r = e.rejection
+    rejections = {**state.rejections, r.command_id: r}
+    while len(rejections) > MAX_REJECTIONS:  # insertion order: the oldest refusal goes first
+        del rejections[next(iter(rejections))]
+    usage = record_all(state.usage, _series(r.key_id, r.project), int(e.at.timestamp()), rejections=1)
+    return _with(state, rejections=rejections, usage=usage)
+
+
 _HANDLERS: dict[type, Callable[[State, Any], State]] = {
     ev.TaskCreated: apply_task_created,
     ev.TaskStatusUpdated: apply_task_status_updated,
@@ -174,4 +220,11 @@ _HANDLERS: dict[type, Callable[[State, Any], State]] = {
     ev.TopologyEdgeDeleted: apply_topology_edge_deleted,
     ev.TracingStateChanged: apply_tracing_state_changed,
     ev.ClusterConfigChanged: apply_cluster_config_changed,
+    ev.ApiKeyCreated: apply_api_key_created,
+    ev.ApiKeyRevoked: apply_api_key_revoked,
+    ev.ApiKeysTouched: apply_api_keys_touched,
+    ev.ProjectCreated: apply_project_created,
+    ev.ProjectDeleted: apply_project_deleted,
+    ev.UsageRecorded: apply_usage_recorded,
+    ev.RequestRejected: apply_request_rejected,
 }

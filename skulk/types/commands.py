@@ -1,13 +1,17 @@
 """Commands: imperative requests sent to the master, which turns them into events."""
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import Field
 
+from skulk.types.access import ApiKeyRecord
 from skulk.types.base import TaggedModel, tagged_union
+from skulk.types.chunks import Usage
 from skulk.types.ids import CommandId, InstanceId, ModelId, NodeId, new_id
 from skulk.types.instances import Instance, InstanceMeta, Sharding
 from skulk.types.models import ModelCard
+from skulk.types.projects import ProjectPolicy
 from skulk.types.tasks import TextEmbeddingTaskParams, TextGenerationTaskParams
 
 
@@ -42,11 +46,13 @@ class DeleteInstance(_Command):
 class GenerateText(_Command):
     task_params: TextGenerationTaskParams
     owner_node: NodeId | None = None
+    key_id: str | None = Field(default=None, max_length=64)  # the caller's key; the master finds its project
 
 
 class EmbedText(_Command):
     task_params: TextEmbeddingTaskParams
     owner_node: NodeId | None = None
+    key_id: str | None = Field(default=None, max_length=64)
 
 
 class CancelCommand(_Command):
@@ -55,6 +61,7 @@ class CancelCommand(_Command):
 
 class FinishCommand(_Command):
     finished_command_id: CommandId
+    usage: Usage | None = None  # prompt and completion tokens, counted against the task's key and project
 
 
 class SetTracingEnabled(_Command):
@@ -79,7 +86,33 @@ class PurgeStaging(_Command):
     model_id: ModelId | None = None
 
 
+class CreateApiKey(_Command):
+    """Register a key's record (salted hash made on the API node; the key never leaves it)."""
+
+    record: ApiKeyRecord
+    only_if_no_admin: bool = False  # bootstrap: a no-op when the cluster already has an admin key
+
+
+class RevokeApiKey(_Command):
+    key_id: str = Field(max_length=64)
+
+
+class TouchApiKeys(_Command):
+    """Batched last-used times of keys, from one API node."""
+
+    last_used: dict[str, datetime] = Field(default_factory=dict, max_length=1024)
+
+
+class CreateProject(_Command):
+    project: ProjectPolicy
+
+
+class DeleteProject(_Command):
+    name: str = Field(max_length=120)
+
+
 Command = tagged_union(
     TestCommand, PlaceInstance, CreateInstance, DeleteInstance, GenerateText, EmbedText, CancelCommand,
     FinishCommand, SetTracingEnabled, RefuseInstancePlacement, SetClusterConfig, PurgeStaging,
+    CreateApiKey, RevokeApiKey, TouchApiKeys, CreateProject, DeleteProject,
 )

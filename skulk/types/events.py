@@ -5,12 +5,14 @@ from typing import Any
 
 from pydantic import Field
 
+from skulk.types.access import ApiKeyRecord
 from skulk.types.base import TaggedModel, WireModel, tagged_union
 from skulk.types.downloads import DownloadProgress
 from skulk.types.ids import CommandId, EventId, InstanceId, ModelId, NodeId, RunnerId, TaskId, new_id
 from skulk.types.instances import Instance
 from skulk.types.models import ModelCard
 from skulk.types.node import GatheredInfo
+from skulk.types.projects import ProjectPolicy, Rejection
 from skulk.types.runners import RunnerStatus
 from skulk.types.state import State
 from skulk.types.tasks import Task, TaskStatus
@@ -150,12 +152,52 @@ class StagingPurgeRequested(_Event):
     requested_at: datetime
 
 
+class ApiKeyCreated(_Event):
+    record: ApiKeyRecord
+
+
+class ApiKeyRevoked(_Event):
+    key_id: str
+    reason: str = "revoked"  # revoked | expired
+
+
+class ApiKeysTouched(_Event):
+    last_used: dict[str, datetime] = Field(default_factory=dict)
+
+
+class ProjectCreated(_Event):
+    project: ProjectPolicy
+
+
+class ProjectDeleted(_Event):
+    name: str
+
+
+class UsageRecorded(_Event):
+    """Counts for a key's and its project's rolling usage, at the master's time `at`."""
+
+    key_id: str | None = None
+    project: str | None = None
+    at: datetime
+    requests: int = Field(default=0, ge=0)
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+
+
+class RequestRejected(_Event):
+    """The master refused a request over its project's policy; the owner node answers 429 or 403."""
+
+    rejection: Rejection
+    at: datetime
+
+
 Event = tagged_union(
     TestEvent, TaskCreated, TaskStatusUpdated, TaskFailed, TaskDeleted, InstanceCreated,
     InstanceDeleted, RunnerStatusUpdated, NodeTimedOut, NodeGatheredInfo, NodeDownloadProgress,
     TopologyEdgeCreated, TopologyEdgeDeleted, TracingStateChanged, CustomModelCardAdded,
     CustomModelCardDeleted, ChunkGenerated, StateSnapshotHydrated, ClusterConfigChanged,
-    StagingPurgeRequested, TracesCollected, TracesMerged,
+    StagingPurgeRequested, TracesCollected, TracesMerged, ApiKeyCreated, ApiKeyRevoked, ApiKeysTouched,
+    ProjectCreated, ProjectDeleted, UsageRecorded, RequestRejected,
 )
 
 

@@ -5,11 +5,13 @@ from typing import Any
 
 from pydantic import Field
 
+from skulk.types.access import ApiKeyRecord
 from skulk.types.base import WireModel
 from skulk.types.downloads import DownloadProgress
 from skulk.types.ids import InstanceId, NodeId, RunnerId, TaskId
 from skulk.types.instances import Instance
 from skulk.types.node import NodeNetworkInfo
+from skulk.types.projects import ProjectPolicy, Rejection, UsageSeries
 from skulk.types.runners import RunnerStatus
 from skulk.types.tasks import Task
 from skulk.types.topology import TopologySnapshot
@@ -30,3 +32,8 @@ class State(WireModel):
     thunderbolt_bridge_cycles: list[list[NodeId]] = Field(default_factory=list)
     auto_place_done: bool = False  # the default model was auto-placed once; never again
     cluster_config: dict[str, Any] | None = None  # cluster-wide skulk.yaml keys, once someone set them
+    # salted hashes of the cluster's API keys: replicated, but never served by /state or /events
+    api_keys: dict[str, ApiKeyRecord] = Field(default_factory=dict)
+    projects: dict[str, ProjectPolicy] = Field(default_factory=dict)
+    usage: dict[str, UsageSeries] = Field(default_factory=dict)  # "key:<id>" / "project:<name>" -> windows
+    rejections: dict[str, Rejection] = Field(default_factory=dict)  # recent refusals by command id, bounded
