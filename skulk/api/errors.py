@@ -26,7 +26,9 @@ def error_response(status: int, message: str, *, param: str | None = None,
 
 async def skulk_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SkulkError)
-    return error_response(exc.status, exc.message, param=exc.param, code=exc.code)
+    response = error_response(exc.status, exc.message, param=exc.param, code=exc.code)
+    response.headers.update(getattr(exc, "headers", None) or {})  # a 429's Retry-After and X-RateLimit-*
+    return response
 
 
 async def http_error(request: Request, exc: Exception) -> JSONResponse:

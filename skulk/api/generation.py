@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 
 import trio
 
+from skulk.api import quota
 from skulk.api.metrics import GenerationMeter, metrics_for
 from skulk.api.port import ClusterPort
 from skulk.api.request_trace import RequestTracer
-from skulk.errors import NotFound
+from skulk.errors import NotFound, SkulkError
 from skulk.master.serving import instances_for_model
 from skulk.types import commands as cmd
 from skulk.types.chunks import ErrorChunk, GenerationStats, TokenChunk, Usage
@@ -60,12 +61,20 @@ class Generation:
         if not instances_for_model(self.port.state, self.params.model):
             raise NotFound(f"No instance found for model {self.params.model}", code="model_not_found",
                            param="model")
-        self.command = cmd.GenerateText(task_params=self.params, owner_node=self.port.node_id)
+        key_id = quota.caller_key_id()
+        quota.check_model_allowed(self.port.state, key_id, self.params.model)
+        self.command = cmd.GenerateText(task_params=self.params, owner_node=self.port.node_id, key_id=key_id)
         self._recv = self.port.open_stream(self.command.command_id)
         self._started = trio.current_time()
         self._meter = metrics_for(self.port).meter(self._started)
         self._trace = RequestTracer(self.port, self.command.command_id, self.params.model)
         await self.port.send_command(self.command)
+        if quota.limited(self.port.state, key_id):  # a refusal must be a 429 before any stream starts
+            try:
+                await quota.await_admission(self.port, self.command_id)
+            except SkulkError:
+                self.port.close_stream(self.command_id)  # refused: no task to finish or cancel
+                raise
         return self
 
     @property
@@ -135,6 +144,7 @@ class Generation:
                                  promptTokens=usage.prompt_tokens, completionTokens=usage.completion_tokens)
             with trio.move_on_after(5):
                 if self.done:
-                    await self.port.send_command(cmd.FinishCommand(finished_command_id=self.command_id))
+                    await self.port.send_command(cmd.FinishCommand(finished_command_id=self.command_id,
+                                                                   usage=self.usage))
                 else:
                     await self.port.send_command(cmd.CancelCommand(cancelled_command_id=self.command_id))

@@ -136,6 +136,7 @@ class NodeCollector:
             faults.add_metric([kind], n)
         yield faults
         yield from _state_gauges(port)
+        yield from _usage_counters(port.state)
 
 
 def _gauge(name: str, doc: str, series: dict[tuple[str, ...], dict[tuple[str, ...], float]]) -> GaugeMetricFamily:
@@ -144,6 +145,25 @@ def _gauge(name: str, doc: str, series: dict[tuple[str, ...], dict[tuple[str, ..
     for label_values, value in values.items():
         family.add_metric(list(label_values), value)
     return family
+
+
+USAGE_LABEL_CAP = 256  # series per label (key ids, project names): a scrape stays small
+USAGE_COUNTS = (("requests", "requests admitted"), ("prompt_tokens", "prompt tokens of finished requests"),
+                ("completion_tokens", "completion tokens of finished requests"),
+                ("rejections", "requests refused over a project limit"))
+
+
+def _usage_counters(state: Any):
+    """Cluster-wide usage per key and per project (the replicated counters, the same on every node)."""
+    for kind, label in (("key", "key_id"), ("project", "project")):
+        series = sorted((n.partition(":")[2], s) for n, s in getattr(state, "usage", {}).items()
+                        if n.startswith(f"{kind}:"))[:USAGE_LABEL_CAP]
+        for field, what in USAGE_COUNTS:
+            family = CounterMetricFamily(f"skulk_{kind}_{field}", f"Cluster-wide {what}, per {label}",
+                                         labels=[label])
+            for ident, s in series:
+                family.add_metric([ident], getattr(s.total, field))
+            yield family
 
 
 def _state_gauges(port: Any):

@@ -13,13 +13,14 @@ from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from skulk.api import quota
 from skulk.api.generation import NEVER_STARTED, TASK_APPEAR_DEADLINE_S
 from skulk.api.port import ClusterPort
 from skulk.api.routing import RouteSpec, read_json_model
 from skulk.errors import BadRequest, NotFound, SkulkError, Unavailable
 from skulk.master.serving import instances_for_model
 from skulk.types import commands as cmd
-from skulk.types.chunks import EmbeddingChunk, ErrorChunk
+from skulk.types.chunks import EmbeddingChunk, ErrorChunk, Usage
 from skulk.types.models import ModelCard
 from skulk.types.tasks import TextEmbeddingTaskParams
 
@@ -81,11 +82,16 @@ async def _answer(port: ClusterPort, recv: Any, command_id: str) -> EmbeddingChu
 async def compute_embeddings(port: ClusterPort, model: str, texts: list[str]) -> EmbeddingChunk:
     """One vector per text from an instance of `model`; raises a SkulkError otherwise."""
     require_embedding_instance(port, model)
-    command = cmd.EmbedText(task_params=TextEmbeddingTaskParams(model=model, input=texts), owner_node=port.node_id)
+    key_id = quota.caller_key_id()
+    quota.check_model_allowed(port.state, key_id, model)
+    command = cmd.EmbedText(task_params=TextEmbeddingTaskParams(model=model, input=texts), owner_node=port.node_id,
+                            key_id=key_id)
     recv = port.open_stream(command.command_id)
     answered = False
     try:
         await port.send_command(command)
+        if quota.limited(port.state, key_id):
+            await quota.await_admission(port, command.command_id)
         chunk = await _answer(port, recv, command.command_id)
         answered = chunk is not NEVER_STARTED
     finally:
@@ -93,7 +99,8 @@ async def compute_embeddings(port: ClusterPort, model: str, texts: list[str]) ->
             port.close_stream(command.command_id)
             with trio.move_on_after(5):
                 if answered:
-                    await port.send_command(cmd.FinishCommand(finished_command_id=command.command_id))
+                    usage = Usage(prompt_tokens=chunk.token_count) if isinstance(chunk, EmbeddingChunk) else None
+                    await port.send_command(cmd.FinishCommand(finished_command_id=command.command_id, usage=usage))
                 else:
                     await port.send_command(cmd.CancelCommand(cancelled_command_id=command.command_id))
     if isinstance(chunk, ErrorChunk):

@@ -142,6 +142,11 @@ class ClusterFacade:
         return self._ops.paths.traces_dir if self._ops is not None else None
 
     @property
+    def audit_path(self) -> Path | None:
+        """This node's audit trail of admin actions (None when ops are not wired: memory only)."""
+        return self._ops.paths.home / "audit.jsonl" if self._ops is not None else None
+
+    @property
     def onboarding_flag(self) -> Path | None:
         """The file whose presence says the dashboard's onboarding was completed on this node."""
         return self._ops.paths.home / "onboarding_complete" if self._ops is not None else None

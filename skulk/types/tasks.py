@@ -74,6 +74,8 @@ class _ServingTask(_Task):
     trace_enabled: bool = False
     error_type: str | None = None
     error_message: str | None = None
+    key_id: str | None = Field(default=None, max_length=64)  # the caller's API key, for usage and limits
+    project: str | None = Field(default=None, max_length=120)  # the key's project when the master admitted it
 
 
 class TextGeneration(_ServingTask):
