@@ -1,4 +1,5 @@
 // Every request goes to a URL relative to <base href>, so a proxy path prefix just works.
+import { currentKey, promptForKey, withKey } from "./auth.js";
 
 export class ApiError extends Error {
   constructor(status, message, param = null) {
@@ -32,11 +33,26 @@ async function parseBody(resp) {
   try { return JSON.parse(text); } catch { return text; }
 }
 
+/**
+ * fetch(apiUrl(path)) with the stored key; on a 401 asks for a key and retries with it.
+ * Cancelling the prompt returns the 401 response. Every API call (JSON or streamed) goes here.
+ */
+export async function authFetch(path, init = {}) {
+  for (;;) {
+    const sent = currentKey();
+    const resp = await fetch(apiUrl(path), { ...init, headers: withKey(init.headers) });
+    if (resp.status !== 401) return resp;
+    // Another request may have got a key while this one was in flight: retry with it first.
+    if (currentKey() && currentKey() !== sent) continue;
+    if (!await promptForKey(Boolean(sent))) return resp;
+  }
+}
+
 /** fetch + JSON; a non-2xx answer throws ApiError with the server's own message. */
 export async function api(path, { method = "GET", body, signal } = {}) {
   let resp;
   try {
-    resp = await fetch(apiUrl(path), {
+    resp = await authFetch(path, {
       method,
       signal,
       headers: body === undefined ? {} : { "Content-Type": "application/json" },

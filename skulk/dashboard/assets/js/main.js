@@ -1,4 +1,4 @@
-// Entry point: theme, state polling, the four pages behind the router, the no-secret banner.
+// Entry point: theme, the API key control, state polling, the pages behind the router, the no-secret banner.
 import { initTheme } from "./theme.js";
 import { startPolling } from "./store.js";
 import { registerPage, startRouter } from "./router.js";
@@ -6,13 +6,19 @@ import { mountCluster } from "./pages/cluster.js";
 import { mountModels } from "./pages/models.js";
 import { mountChat } from "./pages/chat.js";
 import { mountSettings } from "./pages/settings.js";
+import { mountKeys } from "./pages/keys.js";
+import { mountProjects } from "./pages/projects.js";
 import { checkClusterSecret } from "./security_banner.js";
+import { initAuth } from "./auth.js";
 
 initTheme();
+initAuth();
 registerPage("cluster", mountCluster);
 registerPage("models", mountModels);
 registerPage("chat", mountChat);
 registerPage("settings", mountSettings);
+registerPage("keys", mountKeys);
+registerPage("projects", mountProjects);
 startPolling();
 startRouter();
 checkClusterSecret();

@@ -1,5 +1,5 @@
 // Server-sent events over fetch: a line parser and the chat-completions stream reader.
-import { ApiError, apiUrl, errorText } from "./api.js";
+import { ApiError, authFetch, errorText } from "./api.js";
 
 /** Incremental SSE parser: push() text as it arrives, get back complete events. */
 export class SseParser {
@@ -52,7 +52,7 @@ function handleData(data, handlers) {
  * Resolves with the finish reason; rejects with ApiError on HTTP or in-stream errors.
  */
 export async function streamChat({ model, messages, signal, onDelta, onCommand }) {
-  const resp = await fetch(apiUrl("v1/chat/completions"), {
+  const resp = await authFetch("v1/chat/completions", {
     method: "POST", signal, headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ model, messages, stream: true }),
   });
