@@ -9,6 +9,7 @@ import json
 import mimetypes
 import re
 import time
+from datetime import datetime, timezone
 from urllib.parse import urlparse
 
 import pytest
@@ -30,6 +31,15 @@ PAGES = {"/", "/cluster", "/models", "/chat", "/settings", "/keys", "/projects"}
 STATE = {"nodeIdentities": {}, "masterNodeId": None, "instances": {}, "runners": {}, "topology": {"nodes": []}}
 
 
+def iso(offset_s: float) -> str:
+    return datetime.fromtimestamp(time.time() + offset_s, timezone.utc).isoformat()
+
+
+def counts(requests: int, prompt: int, completion: int, rejections: int) -> dict:
+    """One usage window as GET /v1/projects reports it."""
+    return {"requests": requests, "prompt_tokens": prompt, "completion_tokens": completion, "rejections": rejections}
+
+
 def envelope(status: int, message: str) -> dict:
     return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": status}}
 
@@ -41,12 +51,13 @@ class FakeBackend:
         self.with_access_routes = with_access_routes
         self.secrets = {ADMIN: "admin", USER: "user"}
         self.keys = {"key-ci": {"id": "key-ci", "name": "ci-bot", "role": "user", "models": ["m-small"],
-                                "project": "team-a", "created_at": 1_780_000_000, "expires_at": None,
-                                "last_used_at": None}}
+                                "project": "team-a", "created_at": iso(-3600), "expires_at": None,
+                                "last_used_at": iso(-60)}}
         self.projects = {"team-a": {"name": "team-a", "max_concurrent_requests": 2, "requests_per_minute": 10,
                                     "tokens_per_minute": 5000, "max_instances": None, "allowed_models": ["m-small"],
-                                    "usage": {"concurrent": 1, "requests_last_minute": 3, "tokens_last_minute": 420,
-                                              "rejections": 0}}}
+                                    "created_at": iso(-7200), "open_requests": 1, "keys": ["key-ci"],
+                                    "usage": {"1m": counts(3, 300, 120, 0), "1h": counts(40, 4000, 1600, 2),
+                                              "24h": counts(90, 9000, 3600, 5)}}}
         self.seen: list[tuple[str, str, str | None]] = []  # (method, path, Authorization)
         self.posted: list[dict] = []
 
@@ -84,7 +95,7 @@ class FakeBackend:
         parts = path.strip("/").split("/")  # ["v1", "keys" | "projects", <id>?]
         table = self.keys if parts[1] == "keys" else self.projects
         if method == "GET" and len(parts) == 2:
-            return 200, {"data": list(table.values())} if parts[1] == "keys" else list(table.values())
+            return 200, {"object": "list", "data": list(table.values())}
         if method == "DELETE" and len(parts) == 3:
             return (200, {"deleted": parts[2]}) if table.pop(parts[2], None) else (404, envelope(404, "no such id"))
         if method == "POST" and len(parts) == 2:
@@ -94,12 +105,13 @@ class FakeBackend:
 
     def create(self, kind: str, body: dict) -> dict:
         if kind == "projects":
-            self.projects[body["name"]] = {**body, "usage": {}}
+            self.projects[body["name"]] = {**body, "open_requests": 0, "keys": [],
+                                           "usage": {w: counts(0, 0, 0, 0) for w in ("1m", "1h", "24h")}}
             return self.projects[body["name"]]
         key_id = f"key-{len(self.keys)}"
         record = {"id": key_id, "name": body["name"], "role": body["role"], "models": body.get("models"),
-                  "project": body.get("project"), "created_at": int(time.time()),
-                  "expires_at": int(time.time()) + body["expires_in_seconds"] if "expires_in_seconds" in body else None,
+                  "project": body.get("project"), "created_at": iso(0),
+                  "expires_at": iso(body["expires_in_seconds"]) if "expires_in_seconds" in body else None,
                   "last_used_at": None}
         self.keys[key_id] = record
         self.secrets[f"sk-skulk-new-{key_id}"] = body["role"]
@@ -218,8 +230,9 @@ def test_projects_page_shows_policy_and_live_usage_and_creates_and_deletes(page)
     expect(row.locator('[data-limit="requests_per_minute"]')).to_have_text("10 requests / min")
     expect(row.locator('[data-usage="requests_per_minute"]')).to_contain_text("3 / 10 requests / min")
     expect(row.locator('[data-usage="max_concurrent_requests"] [role="meter"]')).to_have_attribute("aria-valuenow", "50")
-    expect(row.locator(".usage-rest")).to_contain_text("rejections 0")
-    backend.projects["team-a"]["usage"]["requests_last_minute"] = 7  # live: the page refreshes on its own
+    expect(row.locator('[data-usage="tokens_per_minute"]')).to_contain_text("420 / 5000 tokens / min")
+    expect(row.locator('tr[data-window="1h"]')).to_have_text("1h4056002")  # requests, tokens, rejected
+    backend.projects["team-a"]["usage"]["1m"]["requests"] = 7  # live: the page refreshes on its own
     expect(row.locator('[data-usage="requests_per_minute"]')).to_contain_text("7 / 10", timeout=10_000)
     screenshot(page, "projects")
 
@@ -232,7 +245,7 @@ def test_projects_page_shows_policy_and_live_usage_and_creates_and_deletes(page)
     dialog.locator('[name="requests_per_minute"]').fill("60")
     dialog.locator('[name="allowed_models"]').fill("m-small")
     dialog.get_by_role("button", name="Create project").click()
-    expect(page.locator('tr[data-project="batch"]')).to_contain_text("no usage yet")
+    expect(page.locator('tr[data-project="batch"] [data-usage="requests_per_minute"]')).to_contain_text("0 / 60")
     assert backend.posted == [{"name": "batch", "requests_per_minute": 60, "allowed_models": ["m-small"]}]
     page.locator('[data-delete-project="batch"]').click()
     page.locator('tr[data-project="batch"] [data-confirm]').click()

@@ -5,35 +5,25 @@ import { chips } from "./access.js";
 export const LIMITS = [
   ["max_concurrent_requests", "concurrent requests"], ["requests_per_minute", "requests / min"],
   ["tokens_per_minute", "tokens / min"], ["max_instances", "instances"]];
-// Where the live value of each limit may sit in the usage object (first match wins).
-const LIVE = {
-  max_concurrent_requests: ["concurrent", "concurrent_requests", "open_requests", "in_flight", "active_requests"],
-  requests_per_minute: ["requests_last_minute", "requests_per_minute", "1m.requests", "minute.requests", "windows.1m.requests"],
-  tokens_per_minute: ["tokens_last_minute", "tokens_per_minute", "1m.tokens", "minute.tokens", "windows.1m.tokens"],
-  max_instances: ["instances", "max_instances"],
-};
 
 export function policyOf(project) {
   return project.policy && typeof project.policy === "object" ? { ...project, ...project.policy } : project;
 }
 
-export function usageOf(project) {
-  return project.usage || project.live_usage || project.live || {};
+/** usage is {"1m": {requests, prompt_tokens, completion_tokens, rejections}, "1h": ..., "24h": ...}. */
+function tokens(counts) {
+  return (counts?.prompt_tokens || 0) + (counts?.completion_tokens || 0);
 }
 
-function pick(obj, path) {
-  return path.split(".").reduce((o, k) => (o && typeof o === "object" ? o[k] : undefined), obj);
-}
-
-/** Every number in the usage object as [dotted.path, value], in order (at most `max`). */
-export function numbers(obj, prefix = "", out = [], max = 24) {
-  for (const [k, v] of Object.entries(obj || {})) {
-    if (out.length >= max) break;
-    const path = prefix ? `${prefix}.${k}` : k;
-    if (typeof v === "number") out.push([path, v]);
-    else if (v && typeof v === "object" && !Array.isArray(v)) numbers(v, path, out, max);
-  }
-  return out;
+/** The live value the server reports for each limit it enforces (absent when it reports none). */
+export function liveValues(project) {
+  const minute = project.usage?.["1m"];
+  return {
+    max_concurrent_requests: project.open_requests,
+    requests_per_minute: minute?.requests,
+    tokens_per_minute: minute ? tokens(minute) : undefined,
+    max_instances: project.instances,
+  };
 }
 
 export function policyCell(policy) {
@@ -44,20 +34,25 @@ export function policyCell(policy) {
     h("div", { class: "small" }, "models: ", chips(policy.allowed_models, "all")));
 }
 
-export function usageCell(policy, usage) {
-  const used = new Set();
-  const meters = [];
-  for (const [k, label] of LIMITS) {
-    const path = LIVE[k].find((p) => typeof pick(usage, p) === "number");
-    if (!path) continue;
-    used.add(path);
-    const value = pick(usage, path);
+function windowsTable(usage) {
+  const rows = Object.entries(usage || {}).filter(([, c]) => c && typeof c === "object");
+  if (!rows.length) return null;
+  return h("table", { class: "usage-windows small" },
+    h("thead", {}, h("tr", {}, ["", "requests", "tokens", "rejected"].map((t) => h("th", {}, t)))),
+    h("tbody", {}, rows.map(([label, c]) => h("tr", { "data-window": label },
+      h("td", {}, label), h("td", { class: "num" }, c.requests ?? 0), h("td", { class: "num" }, tokens(c)),
+      h("td", { class: "num" }, c.rejections ?? 0)))));
+}
+
+export function usageCell(project, policy) {
+  const live = liveValues(project);
+  const meters = LIMITS.filter(([k]) => typeof live[k] === "number").map(([k, label]) => {
     const limit = policy[k];
-    meters.push(h("div", { class: "usage-line", "data-usage": k },
-      h("span", {}, limit ? `${value} / ${limit} ${label}` : `${value} ${label}`), limit ? meter(value / limit, label) : null));
-  }
-  const rest = numbers(usage).filter(([p]) => !used.has(p));
-  if (!meters.length && !rest.length) return h("span", { class: "muted" }, "no usage yet");
-  return h("div", { class: "usage" }, meters,
-    rest.length ? h("div", { class: "muted small usage-rest" }, rest.map(([p, v]) => `${p} ${v}`).join(" · ")) : null);
+    return h("div", { class: "usage-line", "data-usage": k },
+      h("span", {}, limit ? `${live[k]} / ${limit} ${label}` : `${live[k]} ${label}`), limit ? meter(live[k] / limit, label) : null);
+  });
+  const keys = Array.isArray(project.keys) ? h("div", { class: "muted small" },
+    `${project.keys.length} key${project.keys.length === 1 ? "" : "s"}`) : null;
+  if (!meters.length && !project.usage) return h("span", { class: "muted" }, "no usage yet");
+  return h("div", { class: "usage" }, meters, windowsTable(project.usage), keys);
 }

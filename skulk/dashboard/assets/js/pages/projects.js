@@ -3,7 +3,7 @@ import { h } from "../dom.js";
 import { api } from "../api.js";
 import { toast } from "../toast.js";
 import { accessProblem, confirmInline, listOf, modal, problemBox, splitList } from "../access.js";
-import { LIMITS, policyCell, policyOf, usageCell, usageOf } from "../project_view.js";
+import { LIMITS, policyCell, policyOf, usageCell } from "../project_view.js";
 
 const REFRESH_MS = 5000;
 
@@ -88,7 +88,7 @@ class ProjectsPage {
     return h("tr", { "data-project": project.name },
       h("td", { class: "model-name" }, project.name),
       h("td", {}, policyCell(policy)),
-      h("td", {}, usageCell(policy, usageOf(project))),
+      h("td", {}, usageCell(project, policy)),
       h("td", {}, h("button", { type: "button", class: "danger", "data-delete-project": project.name,
         onclick: (e) => { this.confirming = true;
           confirmInline(e.currentTarget, `Delete ${project.name}?`, (cancel) => this.remove(project, cancel),
