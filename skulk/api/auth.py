@@ -103,6 +103,12 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
+def _json_or_untyped(headers: dict[str, str]) -> bool:
+    """JSON, or no type from a non-browser client: a page's cross-site POST always carries Origin."""
+    content_type = headers.get("content-type", "")
+    return _is_json(content_type) if content_type or "origin" in headers else True
+
+
 class AccessMiddleware:
     def __init__(self, app: ASGIApp, *, state: Callable[[], Any], bind_host: str | None,
                  verifier: KeyVerifier | None = None, now: Callable[[], datetime] | None = None):
@@ -139,7 +145,7 @@ class AccessMiddleware:
         if self.bind_host is not None and self.loopback and not is_loopback_name(headers.get("host", "")):
             count("api.host_refused", headers.get("host", "")[:64])
             raise _Misdirected("this node answers to localhost names only (api_host is loopback)")
-        if _has_body(method, headers) and not _is_json(headers.get("content-type", "")):
+        if _has_body(method, headers) and not _json_or_untyped(headers):
             count("api.content_type_refused", path[:64])
             raise _Unsupported("a request body must be sent as Content-Type: application/json")
         records = getattr(self.state(), "api_keys", None) or {}

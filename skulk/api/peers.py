@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import trio
 
+from skulk.api.auth import forwarded_auth  # peers are asked with the caller's own key
 from skulk.api.port import ClusterPort
 from skulk.errors import NotFound, SkulkError
 from skulk.types.ids import NodeId
@@ -75,7 +76,7 @@ async def fan_out(port: ClusterPort, path: str, local: Any, key: str) -> list[di
         except (NotFound, httpx.HTTPError, ValueError) as exc:
             entry["error"] = getattr(exc, "message", None) or str(exc) or type(exc).__name__
 
-    async with httpx.AsyncClient(timeout=FANOUT_TIMEOUT_S, trust_env=False) as client:
+    async with httpx.AsyncClient(timeout=FANOUT_TIMEOUT_S, trust_env=False, headers=forwarded_auth()) as client:
         async with trio.open_nursery() as nursery:
             for node_id in others:
                 nursery.start_soon(one, client, node_id)
@@ -91,7 +92,7 @@ async def call_peer(port: ClusterPort, node_id: NodeId, method: str, path: str, 
     if not candidate_urls(port, node_id):
         raise NotFound(f"Node {node_id} is not a live peer with an API", param="node_id")
     headers = {"content-type": "application/json"} if content is not None else None
-    async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+    async with httpx.AsyncClient(timeout=timeout, trust_env=False, headers=forwarded_auth()) as client:
         try:
             with trio.fail_after(timeout):
                 url = await resolve_peer(client, port, node_id)

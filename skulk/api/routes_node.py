@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from skulk.api.auth import forwarded_auth  # peers are asked with the caller's own key
 from skulk.api.browse import ALLOWED_ROOTS, list_directories
 from skulk.api.peers import FANOUT_TIMEOUT_S, resolve_peer
 from skulk.api.port import ClusterPort
@@ -57,7 +58,7 @@ def _port(request: Request) -> ClusterPort:
 
 def peer_client() -> httpx.AsyncClient:
     """The client for proxied calls (a seam: tests swap in a mock transport)."""
-    return httpx.AsyncClient(timeout=FANOUT_TIMEOUT_S, trust_env=False)
+    return httpx.AsyncClient(timeout=FANOUT_TIMEOUT_S, trust_env=False, headers=forwarded_auth())
 
 
 def _own_beat(port: ClusterPort) -> Any:

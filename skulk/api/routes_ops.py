@@ -6,6 +6,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from skulk.api.auth import forwarded_auth  # peers are asked with the caller's own key
 from skulk.api.metrics import metrics_for
 from skulk.api.peers import FANOUT_TIMEOUT_S, resolve_peer
 from skulk.api.port import ClusterPort
@@ -48,7 +49,7 @@ async def post_restart(request: Request) -> JSONResponse:
 
 async def _restart_peer(port: ClusterPort, node_id: str) -> JSONResponse:
     """Ask the peer's own API, found from its heartbeat, like the topology probe does."""
-    async with httpx.AsyncClient(timeout=FANOUT_TIMEOUT_S, trust_env=False) as client:
+    async with httpx.AsyncClient(timeout=FANOUT_TIMEOUT_S, trust_env=False, headers=forwarded_auth()) as client:
         url = await resolve_peer(client, port, node_id)
         try:
             resp = await client.post(f"{url}/admin/restart")

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
+from skulk.api.auth import forwarded_auth  # peers are asked with the caller's own key
 from skulk.api.peers import FANOUT_TIMEOUT_S, fan_out, resolve_peer
 from skulk.api.port import ClusterPort
 from skulk.api.routing import RouteSpec, read_json_model
@@ -99,7 +100,7 @@ async def get_cluster_traces(request: Request) -> JSONResponse:
 async def _from_peers(port: ClusterPort, path: str, timeout: float) -> httpx.Response | None:
     """The first live peer that answers `path` with 200."""
     beats, _ = port.live_telemetry()
-    async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+    async with httpx.AsyncClient(timeout=timeout, trust_env=False, headers=forwarded_auth()) as client:
         for node_id in sorted(n for n in beats if n != port.node_id):
             with trio.move_on_after(timeout):
                 try:
