@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 
 from skulk import codec
-from skulk.election.core import TICK_SECONDS
+from skulk.election.core import TICK_SECONDS, PeerConnectionChanged
 from skulk.election.sim import Simulator
 from skulk.master.placement import PlacementError, place_instance
 from skulk.master.sequencer import Sequencer
@@ -87,9 +87,15 @@ def election(size: int, *, degree: int = 8, seed: int = 1, limit_ticks: int = 60
     t0 = time.perf_counter()
     for node_id in ids:
         sim.add_node(node_id)
-    for i, node_id in enumerate(ids[1:], start=1):  # each new node dials `degree` earlier ones
+    # Every node dials `degree` earlier ones within one tick, as a cluster booting together does:
+    # the connection updates coalesce in each core's settle window instead of one round per link.
+    for i, node_id in enumerate(ids[1:], start=1):
         for peer in rng.sample(ids[:i], min(degree, i)):
-            sim.connect(node_id, peer)
+            sim.links[frozenset((node_id, peer))] += 1
+            sim._feed(node_id, PeerConnectionChanged(peer, True))
+            sim._feed(peer, PeerConnectionChanged(node_id, True))
+    sim._invalidate()
+    sim._drain()
     sent0 = sim.sent
     ticks = _settle(sim, limit_ticks)
     out = [{"measurement": "sim_election_converge", "nodes": size, "degree": degree,
