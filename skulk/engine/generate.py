@@ -16,7 +16,7 @@ import json
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import mlx.core as mx
 from mlx_lm.models.cache import make_prompt_cache
@@ -28,58 +28,16 @@ from skulk.engine.collectives import broadcast_bytes, is_ring_failure, share_tok
 from skulk.engine.errors import RingPeerLost
 from skulk.engine.loading import LoadedModel
 from skulk.engine.prompt import output_budget, prompt_tokens
-from skulk.engine.sampling import RequestSampler, SamplingSpec, sample_rows, spec_from_params
+from skulk.engine.sampling import RequestSampler, sample_rows, spec_from_params
+from skulk.engine.steps import PREFILL_STEP, Request, StepOutput, Usage
 from skulk.engine.textstream import TextStream
 from skulk.engine.tracing import TaskTracer
 from skulk.types.tasks import ChatMessage, TextGenerationTaskParams
 
-PREFILL_STEP = 512  # prompt tokens per forward pass; bounds activation memory
-
-
-class Usage(NamedTuple):
-    prompt_tokens: int
-    completion_tokens: int
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-
-class StepOutput(NamedTuple):
-    """One request's progress in one step. finish_reason: stop | length | cancelled | None."""
-
-    request_id: str
-    text: str
-    finished: bool
-    finish_reason: str | None
-    usage: Usage
-    token_ids: list[int]
-    stop_sequence: str | None = None
-
-
-@dataclass
-class _Request:
-    """What rank 0 broadcasts when a request joins the batch."""
-
-    id: str
-    prompt: list[int]
-    max_tokens: int
-    sampling: SamplingSpec
-    stop: list[str]
-    script: list[int] | None = None  # test hook: tokens to emit instead of sampling
-
-    def to_wire(self) -> dict[str, Any]:
-        return {"id": self.id, "prompt": self.prompt, "max_tokens": self.max_tokens,
-                "sampling": self.sampling.to_dict(), "stop": self.stop, "script": self.script}
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> "_Request":
-        return cls(d["id"], d["prompt"], d["max_tokens"], SamplingSpec(**d["sampling"]), d["stop"], d.get("script"))
-
 
 @dataclass
 class _Active:
-    req: _Request
+    req: Request
     sampler: RequestSampler
     text: TextStream
     generated: list[int] = field(default_factory=list)
@@ -104,7 +62,7 @@ class Engine:
         self.context_limit = loaded.context_length if context_limit is None else context_limit
         self.eos_token_ids = set(eos_token_ids or loaded.tokenizer.eos_token_ids)
         self.prefill_step = prefill_step
-        self._queue: deque[_Request] = deque()
+        self._queue: deque[Request] = deque()
         self._cancels: list[str] = []
         self._expected: set[str] = set()  # followers: submitted here, not yet admitted by rank 0
         self._settled: deque[str] = deque(maxlen=4096)  # followers: admitted/cancelled before submit
@@ -131,7 +89,7 @@ class Engine:
             raise ValueError(f"request {request_id} is already submitted")
         prompt = prompt_tokens(self.loaded.tokenizer, params)
         max_tokens = output_budget(len(prompt), params.max_output_tokens, self.context_limit)
-        req = _Request(request_id, prompt, max_tokens, spec_from_params(params), list(params.stop or []))
+        req = Request(request_id, prompt, max_tokens, spec_from_params(params), list(params.stop or []))
         if (reply := scripted_reply(params)) is not None:
             req.script = list(self.loaded.tokenizer.encode(reply, add_special_tokens=False)) + [min(self.eos_token_ids)]
         if self.is_leader:
@@ -181,8 +139,8 @@ class Engine:
             raise
         return out
 
-    def _exchange_control(self) -> tuple[list[_Request], list[str]]:
-        admit: list[_Request] = []
+    def _exchange_control(self) -> tuple[list[Request], list[str]]:
+        admit: list[Request] = []
         cancels: list[str] = []
         if self.is_leader:
             cancels, self._cancels = self._cancels, []
@@ -200,7 +158,7 @@ class Engine:
         if self.is_leader or not raw:
             return admit, cancels
         msg = json.loads(raw)
-        admit = [_Request.from_wire(d) for d in msg["admit"]]
+        admit = [Request.from_wire(d) for d in msg["admit"]]
         for rid in [r.id for r in admit] + msg["cancel"]:
             if rid in self._expected:
                 self._expected.discard(rid)
@@ -240,7 +198,7 @@ class Engine:
         self._keep(keep)
         return out
 
-    def _prefill(self, req: _Request) -> list[StepOutput]:
+    def _prefill(self, req: Request) -> list[StepOutput]:
         active = _Active(req, RequestSampler(req.sampling), TextStream(self.loaded.tokenizer.detokenizer, req.stop))
         if self.is_leader:
             self.tracer.since_begin(req.id, "queue", "runner_queue")

@@ -13,54 +13,21 @@ A request that ends (stop, length, cancel) frees its sequence's KV cells and its
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from skulk.engine.admission import max_concurrent_from_env, scripted_reply
 from skulk.engine.llama_model import BatchToken, LlamaModel, free_sampler, make_sampler
 from skulk.engine.llama_text import GgufChat, GgufDetokenizer
 from skulk.engine.prompt import output_budget, prompt_tokens
-from skulk.engine.sampling_spec import SamplingSpec, spec_from_params
+from skulk.engine.sampling_spec import spec_from_params
+from skulk.engine.steps import PREFILL_STEP, Request, StepOutput, Usage
 from skulk.engine.textstream import TextStream
 from skulk.engine.tracing import TaskTracer
 from skulk.types.tasks import ChatMessage, TextGenerationTaskParams
 
-PREFILL_STEP = 512
-
-
-class Usage(NamedTuple):
-    prompt_tokens: int
-    completion_tokens: int
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-
-class StepOutput(NamedTuple):
-    """One request's progress in one step. finish_reason: stop | length | cancelled | None."""
-
-    request_id: str
-    text: str
-    finished: bool
-    finish_reason: str | None
-    usage: Usage
-    token_ids: list[int]
-    stop_sequence: str | None = None
-
-
-@dataclass
-class _Request:
-    id: str
-    prompt: list[int]
-    max_tokens: int
-    sampling: SamplingSpec
-    stop: list[str]
-    script: list[int] | None = None  # test hook: tokens to emit instead of sampling
-
-
 @dataclass
 class _Seq:
-    req: _Request
+    req: Request
     seq: int
     sampler: Any
     text: TextStream
@@ -80,7 +47,7 @@ class LlamaEngine:
         self.context_limit = limit
         self.prefill_step = max(1, min(prefill_step, model.n_batch))
         self._free = list(range(model.n_seq))
-        self._queue: deque[_Request] = deque()
+        self._queue: deque[Request] = deque()
         self._cancels: list[str] = []
         self._active: list[_Seq] = []
         self._spill: list[StepOutput] = []
@@ -96,7 +63,7 @@ class LlamaEngine:
             raise ValueError(f"request {request_id} is already submitted")
         prompt = prompt_tokens(self.chat, params)
         max_tokens = output_budget(len(prompt), params.max_output_tokens, self.context_limit)
-        req = _Request(request_id, prompt, max_tokens, spec_from_params(params), list(params.stop or []))
+        req = Request(request_id, prompt, max_tokens, spec_from_params(params), list(params.stop or []))
         if (reply := scripted_reply(params)) is not None:
             req.script = self.model.tokenize(reply) + [self.model.eos]
         self._queue.append(req)
@@ -159,7 +126,7 @@ class LlamaEngine:
                 self._release(a)
         return out
 
-    def _prefill(self, req: _Request) -> list[StepOutput]:
+    def _prefill(self, req: Request) -> list[StepOutput]:
         self.tracer.since_begin(req.id, "queue", "runner_queue")
         seq = _Seq(req, self._free.pop(0), make_sampler(req.sampling, self.model.n_vocab, req.prompt),
                    TextStream(GgufDetokenizer(self.model), req.stop))

@@ -48,6 +48,7 @@ from pydantic import TypeAdapter
 from skulk.engine.distributed import init_group, pin_to_cpus
 from skulk.engine.errors import GroupConnectTimeout, RingPeerLost
 from skulk.engine.framing import read_frame, write_frame
+from skulk.engine.steps import PREFILL_STEP
 from skulk.engine.tracing import now_us
 from skulk.errors import SkulkError
 from skulk.types.shards import ShardMetadata
@@ -56,7 +57,6 @@ from skulk.types.tasks import TextGenerationTaskParams
 # Engines load lazily: a llama.cpp runner never imports MLX, an MLX runner never llama.cpp.
 Engine = Any
 StepOutput = Any
-PREFILL_STEP = 512  # generate.PREFILL_STEP, without importing MLX to read it
 
 EXIT_OTHER, EXIT_RING_LOST, EXIT_CONNECT_TIMEOUT = 2, 3, 4
 _EOF = object()

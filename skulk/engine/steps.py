@@ -1,0 +1,50 @@
+"""What both engines' step loops share (imports no engine): a request joining the batch and
+one request's progress in one step."""
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from skulk.engine.sampling_spec import SamplingSpec
+
+PREFILL_STEP = 512  # prompt tokens per forward pass; bounds activation memory
+
+
+class Usage(NamedTuple):
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class StepOutput(NamedTuple):
+    """One request's progress in one step. finish_reason: stop | length | cancelled | None."""
+
+    request_id: str
+    text: str
+    finished: bool
+    finish_reason: str | None
+    usage: Usage
+    token_ids: list[int]
+    stop_sequence: str | None = None
+
+
+@dataclass
+class Request:
+    """A request as it joins the batch (MLX: what rank 0 broadcasts)."""
+
+    id: str
+    prompt: list[int]
+    max_tokens: int
+    sampling: SamplingSpec
+    stop: list[str]
+    script: list[int] | None = None  # test hook: tokens to emit instead of sampling
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"id": self.id, "prompt": self.prompt, "max_tokens": self.max_tokens,
+                "sampling": self.sampling.to_dict(), "stop": self.stop, "script": self.script}
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> "Request":
+        return cls(d["id"], d["prompt"], d["max_tokens"], SamplingSpec(**d["sampling"]), d["stop"], d.get("script"))
