@@ -103,10 +103,18 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
+# The types a web page may send to another origin without a CORS preflight (which we deny).
+SIMPLE_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
+
+
 def _json_or_untyped(headers: dict[str, str]) -> bool:
-    """JSON, or no type from a non-browser client: a page's cross-site POST always carries Origin."""
+    """Not a body a page could post cross-site: JSON, a type that needs a preflight, or no type
+    from a non-browser client (a page's fetch always carries Origin)."""
     content_type = headers.get("content-type", "")
-    return _is_json(content_type) if content_type or "origin" in headers else True
+    media = content_type.split(";")[0].strip().lower()
+    if not media:
+        return "origin" not in headers
+    return _is_json(content_type) or media not in SIMPLE_TYPES
 
 
 class AccessMiddleware:
