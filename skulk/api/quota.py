@@ -11,17 +11,12 @@ from contextvars import ContextVar
 import trio
 from starlette.requests import Request
 
+from skulk.api.auth import principal_of
 from skulk.errors import SkulkError
 from skulk.master.limits import project_of_key, rate_headers
 from skulk.types.access import Principal
 from skulk.types.projects import Rejection
 from skulk.types.state import State
-
-try:  # the auth middleware (issue 13, parts 1-3) names the caller; without it every node is open
-    from skulk.api.auth import principal_of
-except ImportError:  # pragma: no cover - only while the auth module is not there yet
-    def principal_of(request: Request) -> Principal | None:
-        return None
 
 CALLER: ContextVar[Principal | None] = ContextVar("skulk_caller", default=None)
 ADMISSION_POLL_S = 0.02
