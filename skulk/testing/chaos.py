@@ -199,11 +199,21 @@ def broken_by(records, faults) -> list[dict]:
     return out
 
 
+def _after_fault(t: float, faults: list[dict]) -> str:
+    before = [f for f in faults if f["at"] <= t]
+    if not before:
+        return "before any fault"
+    f = before[-1]
+    return f"sent {t - f['at']:.1f}s after {f['kind']} of {f['target'][:12]}"
+
+
 def summarize(pool: ClientPool, battery: Battery, usage_before: dict, usage_after: dict,
               diverged: list, lost: list, settles: list[float]) -> dict:
     recs = pool.records
     by = {k: [r for r in recs if r.outcome == k] for k in ("ok", "retryable", "other", "hung")}
-    explain = lambda rs: sorted({f"{'stream' if r.stream else 'plain'} via {r.node}: {r.detail}" for r in rs})  # noqa: E731
+    def explain(rs):
+        return sorted(f"{'stream' if r.stream else 'plain'} via {r.node}, {_after_fault(r.start, battery.faults)}: "
+                      f"{r.detail}" for r in rs)
     return {"requests": len(recs), "completed": len(by["ok"]), "retryable_errors": len(by["retryable"]),
             "other_errors": len(by["other"]), "other_error_details": explain(by["other"])[:50],
             "retryable_details": explain(by["retryable"])[:30], "hung": len(by["hung"]),

@@ -122,9 +122,12 @@ def measure_cluster(root: Path, size: int, *, idle_window: float, events: int,
         ready_s = time.monotonic() - t0
         try:
             conv_s, docs = converge(nodes, converge_timeout)
-        except TimeoutError as e:
+        except TimeoutError as e:  # still worth knowing what an unconverged cluster costs
+            sessions = sorted({_session(n.get("/state", timeout=10)) for n in nodes})
             return [{"measurement": "real_converge", "nodes": size, "ready_s": round(ready_s, 1),
-                     "converged": False, "error": str(e)[:300]}]
+                     "converged": False, "distinct_sessions": len(sessions), "error": str(e)[:200]},
+                    {"measurement": "real_idle", "nodes": size, "window_s": idle_window, "converged": False,
+                     **idle_cost(nodes, idle_window)}]
         out.append({"measurement": "real_converge", "nodes": size, "ready_s": round(ready_s, 1),
                     "converged": True, "converge_s": round(conv_s, 3)})
         out.append({"measurement": "real_idle", "nodes": size, "window_s": idle_window, **idle_cost(nodes, idle_window)})
