@@ -66,11 +66,12 @@ def _quote(model_id: str) -> str:
 class HttpBackend:
     """Any other node: the store host's HTTP server at `url`."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, token: str | None = None):
         self.url = url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}  # see server.store_token
 
     def _client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, timeout=_TIMEOUT, trust_env=False)
+        return httpx.AsyncClient(base_url=self.url, timeout=_TIMEOUT, trust_env=False, headers=self._headers)
 
     def unreachable(self, exc: Exception) -> StoreUnreachable:
         return StoreUnreachable(f"Store unreachable: the model store at {self.url} did not answer "

@@ -1,6 +1,9 @@
-"""The store host's HTTP server (LAN only, no auth): registry, health, download jobs and the
-model files themselves (Range requests supported, so a worker resumes a cut-off copy)."""
+"""The store host's HTTP server: registry, health, download jobs and the model files themselves
+(Range requests supported, so a worker resumes a cut-off copy). In a cluster with a secret every
+request must carry the store token derived from it (`Authorization: Bearer <token>`)."""
 
+import hashlib
+import hmac
 import logging
 from typing import Any
 
@@ -13,6 +16,7 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 
 from skulk.errors import SkulkError
+from skulk.faults import count
 from skulk.store.host import StoreHost
 
 log = logging.getLogger(__name__)
@@ -27,9 +31,27 @@ def _error(exc: SkulkError) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status)
 
 
-def make_store_app(host: StoreHost) -> Starlette:
+def store_token(cluster_secret: str | None) -> str | None:
+    """The bearer token the store asks for: HMAC of the cluster secret (None: no secret, no token)."""
+    if not cluster_secret:
+        return None
+    return hmac.new(cluster_secret.encode(), b"skulk-store-v1", hashlib.sha256).hexdigest()
+
+
+def _authorized(request: Request, token: str | None) -> bool:
+    if token is None:
+        return True
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def make_store_app(host: StoreHost, token: str | None = None) -> Starlette:
     def guarded(fn):
         async def endpoint(request: Request):
+            if not _authorized(request, token):
+                count("store.token_refused", request.client.host if request.client else "")
+                return JSONResponse({"error": {"message": "the store token is missing or wrong",
+                                               "type": "Unauthorized", "param": None, "code": 401}}, status_code=401)
             try:
                 return await fn(request)
             except SkulkError as exc:

@@ -25,7 +25,7 @@ from skulk.store.host import StoreHost
 from skulk.store.inventory import dir_size
 from skulk.store.lifecycle import StagingLifecycle, disk_report
 from skulk.store.locate import bind_host, is_store_host, store_address, store_url
-from skulk.store.server import make_store_app, serve_store
+from skulk.store.server import make_store_app, serve_store, store_token
 from skulk.store.staging import Stager, fetch_entry
 from skulk.types.commands import PurgeStaging
 
@@ -54,6 +54,7 @@ class StoreService:
         self._local_instances, self._timeout = local_instances, settings.node_timeout_seconds
         self._models_dir, self._search_dirs = paths.models_dir, tuple(paths.extra_model_dirs)
         self._api_host, self._event_log_dir = settings.api_host, paths.event_log_dir
+        self._token = store_token(settings.cluster.secret)  # the store asks every caller for it
         self.host: StoreHost | None = None
         self.stager: Stager | None = None
         self.lifecycle: StagingLifecycle | None = None
@@ -107,7 +108,7 @@ class StoreService:
         return self._http_backend()
 
     def _http_backend(self) -> HttpBackend:
-        return HttpBackend(self.url())
+        return HttpBackend(self.url(), self._token)
 
     # ----- models for runners -----
 
@@ -151,7 +152,7 @@ class StoreService:
         cfg = self.config
         where = bind_host(self._api_host, cfg.store_http_host)
         try:
-            await serve_store(make_store_app(self.host), where, cfg.store_port)
+            await serve_store(make_store_app(self.host, self._token), where, cfg.store_port)
         except OSError as exc:  # the node keeps running; /store/* then says "Store unreachable"
             log.error("model store server cannot listen on %s:%d: %s", where, cfg.store_port, exc)
         except Exception as exc:  # noqa: BLE001 - the store server ends, the node goes on
