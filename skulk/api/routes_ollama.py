@@ -49,7 +49,9 @@ def ollama_errors(handler: Callable[[Request], Awaitable[Response]]) -> Callable
         try:
             return await handler(request)
         except SkulkError as exc:
-            return _error(exc.status, exc.message)
+            response = _error(exc.status, exc.message)
+            response.headers.update(getattr(exc, "headers", None) or {})  # a 429's Retry-After and X-RateLimit-*
+            return response
         except ValidationError as exc:
             first = exc.errors()[0] if exc.errors() else {}
             where = ".".join(str(p) for p in first.get("loc", ()))

@@ -121,6 +121,7 @@ def with_anthropic_errors(handler: Callable[[Request], Awaitable[Response]]) -> 
         try:
             return await handler(request)
         except SkulkError as exc:
-            return JSONResponse(anthropic_error(exc.status, exc.message), status_code=exc.status)
+            return JSONResponse(anthropic_error(exc.status, exc.message), status_code=exc.status,
+                                headers=getattr(exc, "headers", None))  # a 429's Retry-After and X-RateLimit-*
 
     return wrapped
