@@ -193,7 +193,7 @@ class Node:
                                  bind_host=self.settings.api_host)
                 await nursery.start(AccessBootstrap(
                     self.facade, home=self.paths.home, auth=self.settings.auth, node_name=self.facade.friendly_name,
-                    loopback=is_loopback_bind(self.settings.api_host)).run)
+                    loopback=is_loopback_bind(self.settings.api_host), usage=app.state.key_usage).run)
                 app.state.store = self.store
                 await nursery.start(run_trace_writer, self.paths.traces_dir, self.node_id, self.router.subscribe())
                 await nursery.start(serve_api, app, self.settings.api_host, self.settings.api_port)

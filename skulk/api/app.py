@@ -21,6 +21,7 @@ from skulk.api import routes_audit, routes_projects, routes_usage
 from skulk.api.audit import AuditLog, AuditMiddleware
 from skulk.api.quota import QuotaMiddleware
 from skulk.api.auth import AccessMiddleware
+from skulk.state.api_keys import KeyUsage
 from skulk.api.body_limit import BodyLimitMiddleware
 from skulk.api.errors import EXCEPTION_HANDLERS
 from skulk.api.limits import api_settings
@@ -53,6 +54,7 @@ def create_app(cluster: ClusterPort, *, dashboard_base_path: str = "", bind_host
             openapi.update(build_openapi(specs))
         return JSONResponse(openapi)
 
+    usage = KeyUsage()  # the node sends these last-used times to the master (app.state.key_usage)
     routes = [Route(s.path, s.handler, methods=[s.method, *s.extra_methods]) for s in specs]
     audit = AuditLog(getattr(cluster, "audit_path", None), cluster.node_id)  # None: kept in memory only
     routes.append(Route("/api/openapi.json", get_openapi, methods=["GET"]))
@@ -64,11 +66,12 @@ def create_app(cluster: ClusterPort, *, dashboard_base_path: str = "", bind_host
                                allow_methods=["GET", "POST", "PUT", "DELETE"],
                                allow_headers=["authorization", "x-api-key", "content-type"]),
                     Middleware(BodyLimitMiddleware, limit=lambda: api_settings(cluster).max_body_bytes),
-                    Middleware(AccessMiddleware, state=lambda: cluster.state, bind_host=bind_host),
+                    Middleware(AccessMiddleware, state=lambda: cluster.state, bind_host=bind_host, usage=usage),
                     Middleware(RequestMetricsMiddleware, metrics=metrics_for(cluster)),
                     Middleware(QuotaMiddleware, port=cluster), Middleware(AuditMiddleware, log_=audit)],
     )
     app.state.cluster = cluster
+    app.state.key_usage = usage
     app.state.audit = audit
     app.state.dashboard_base_path = dashboard_base_path
     return app

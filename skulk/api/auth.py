@@ -16,7 +16,7 @@ from starlette.requests import Request
 
 from skulk.api.access_policy import is_inference_path, level_for
 from skulk.api.body_limit import ASGIApp, Message, Receive, Scope, Send, refusal
-from skulk.state.api_keys import KeyVerifier
+from skulk.state.api_keys import KeyUsage, KeyVerifier
 from skulk.errors import SkulkError
 from skulk.faults import count
 from skulk.types.access import Principal
@@ -119,13 +119,15 @@ def _json_or_untyped(headers: dict[str, str]) -> bool:
 
 class AccessMiddleware:
     def __init__(self, app: ASGIApp, *, state: Callable[[], Any], bind_host: str | None,
-                 verifier: KeyVerifier | None = None, now: Callable[[], datetime] | None = None):
+                 verifier: KeyVerifier | None = None, now: Callable[[], datetime] | None = None,
+                 usage: KeyUsage | None = None):
         self.app = app
         self.state = state  # the replicated State, read per request
         self.bind_host = bind_host  # None: an in-process app (tests) that no browser can reach
         self.loopback = bind_host is None or is_loopback_bind(bind_host)
         self.verifier = verifier or KeyVerifier()
         self.now = now or (lambda: datetime.now(timezone.utc))
+        self.usage = usage  # last-used times, sent to the master in batches by the node
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -169,6 +171,8 @@ class AccessMiddleware:
             raise Unauthorized("a valid API key is required (Authorization: Bearer <key> or x-api-key)"
                                if key is None else "invalid, expired or revoked API key")
         principal = Principal.of(record)
+        if self.usage is not None:
+            self.usage.note(record.id, self.now())
         if level == "admin" and not principal.is_admin:
             count("api.role_refused", path[:64])
             raise Forbidden("this route needs an admin API key")

@@ -8,7 +8,7 @@ each decision is a plain function call, tested without an event loop.
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from skulk.config.sync import cluster_part
 from skulk.errors import BadRequest, NotFound, SkulkError
@@ -32,6 +32,7 @@ from skulk.types.tasks import TaskStatus
 AUTO_PLACE_AFTER_S = 5.0  # let joining nodes settle into one session first
 REASON_LIMIT = 2_000  # a refusal's reason ends up in state; keep it a sentence, not a dump
 MAX_CONFIG_BYTES = 256 * 1024  # a skulk.yaml is a few KiB
+CLOCK_SLACK_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,8 @@ def _revoke_key(state: State, c: cmd.RevokeApiKey, ctx: DecideContext) -> list:
 
 
 def _touch_keys(state: State, c: cmd.TouchApiKeys, ctx: DecideContext) -> list:
-    known = {k: v for k, v in c.last_used.items() if k in state.api_keys and v <= ctx.now}
+    latest = ctx.now + timedelta(seconds=CLOCK_SLACK_S)  # API nodes' clocks differ a little
+    known = {k: v for k, v in c.last_used.items() if k in state.api_keys and v <= latest}
     return [ev.ApiKeysTouched(last_used=known)] if known else []
 
 

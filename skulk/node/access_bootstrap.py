@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import trio
 
-from skulk.state.api_keys import KeyVerifier
+from skulk.state.api_keys import KeyUsage, KeyVerifier
 from skulk.atomic_files import write_file_atomically
 from skulk.faults import isolate
 from skulk.types import commands as cmd
@@ -24,6 +24,7 @@ Action = Literal["register", "create"] | None
 POLL_S = 2.0
 SETTLE_S = 3.0  # after joining a session, let the replica catch up before judging it
 ADMIN_KEY_FILE = "admin.key"
+TOUCH_EVERY_S = 30.0  # last-used times are for people; one command a while is enough
 
 
 def bootstrap_action(records: Mapping[str, ApiKeyRecord], configured: str | None, loopback: bool,
@@ -61,13 +62,16 @@ def admin_record(key: str, now: datetime, name: str) -> ApiKeyRecord:
 
 
 class AccessBootstrap:
-    def __init__(self, port: Any, *, home: Path, auth: Any, loopback: bool, node_name: str):
+    def __init__(self, port: Any, *, home: Path, auth: Any, loopback: bool, node_name: str,
+                 usage: KeyUsage | None = None):
         self.port = port  # the ClusterFacade: state, session, send_command
         self.home = home
         self.auth = auth
         self.loopback = loopback
         self.node_name = node_name
         self.verifier = KeyVerifier()
+        self.usage = usage  # the API's last-used times of keys, sent every TOUCH_EVERY_S
+        self._last_touch = 0.0
 
     def _matches(self, key: str) -> bool:
         return self.verifier.verify(key, self.port.state.api_keys, datetime.now(timezone.utc)) is not None
@@ -83,6 +87,8 @@ class AccessBootstrap:
             elif session is not None:
                 with isolate("access.bootstrap"):
                     await self.ensure()
+                with isolate("access.touch"):
+                    await self.touch()
             await trio.sleep(POLL_S)
 
     async def ensure(self) -> None:
@@ -96,6 +102,14 @@ class AccessBootstrap:
             log.info("registered the configured admin key with the cluster as %s", record.id)
         elif action == "create":
             await self._create(now)
+
+    async def touch(self) -> None:
+        if self.usage is None or trio.current_time() - self._last_touch < TOUCH_EVERY_S:
+            return
+        self._last_touch = trio.current_time()
+        last_used = self.usage.take()
+        if last_used:
+            await self.port.send_command(cmd.TouchApiKeys(last_used=last_used))
 
     async def _create(self, now: datetime) -> None:
         key_id = new_key_id()

@@ -12,6 +12,7 @@ from datetime import datetime
 from skulk.types.access import MAX_KEY_LEN, ApiKeyRecord, key_id_hint, key_matches
 
 CACHE_SIZE = 4096
+MAX_TOUCHED = 1024  # ids one TouchApiKeys carries
 MAX_TRIES = 8  # free-form (configured) keys tried per unknown key; generated keys name their id
 
 
@@ -72,3 +73,18 @@ def _remember(cache: OrderedDict, digest: bytes, value) -> None:
     cache.move_to_end(digest)
     while len(cache) > CACHE_SIZE:
         cache.popitem(last=False)
+
+
+class KeyUsage:
+    """Last-used times of keys on this node, taken in batches (one TouchApiKeys a while)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, datetime] = {}
+
+    def note(self, key_id: str, when: datetime) -> None:
+        if len(self._last) < MAX_TOUCHED or key_id in self._last:
+            self._last[key_id] = when
+
+    def take(self) -> dict[str, datetime]:
+        taken, self._last = self._last, {}
+        return taken

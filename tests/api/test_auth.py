@@ -215,3 +215,12 @@ def test_list_keys_shows_no_secrets():
     assert {k["id"] for k in listed.json()["data"]} == {"adm", "usr", "nar", "old"}
     assert all("salt" not in k and "key_hash" not in k for k in listed.json()["data"])
     assert ADMIN_REC.key_hash not in listed.text
+
+
+def test_authorised_requests_note_their_keys_last_use():
+    app = create_app(KeyedPort())
+    c = TestClient(app, raise_server_exceptions=False, backend="trio")
+    c.get("/v1/models", headers=bearer(USER))
+    c.get("/v1/models", headers=bearer("wrong"))
+    taken = app.state.key_usage.take()
+    assert set(taken) == {"usr"} and app.state.key_usage.take() == {}
