@@ -138,5 +138,7 @@ def measure_cluster(root: Path, size: int, *, idle_window: float, events: int,
         except TimeoutError as e:
             out.append({"measurement": "real_failover", "nodes": size, "failover_s": None, "error": str(e)[:300]})
     finally:
+        for node in cluster.nodes:  # a benchmark needs no graceful exit: 30 SIGTERM waits take minutes here
+            node.kill()
         cluster.stop_all()
     return out
