@@ -8,6 +8,7 @@ line per measurement; every wait is bounded and every process is stopped by PID.
 """
 
 import argparse
+import signal
 import json
 import os
 import sys
@@ -29,7 +30,12 @@ def load() -> dict:
     return {"load1": round(one, 2), "load5": round(five, 2), "cpus": os.cpu_count()}
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM (e.g. from `timeout`) runs the finally that stops every node
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", default="", help="comma-separated real cluster sizes, e.g. 3,10,30")
     parser.add_argument("--simulate", default="", help="comma-separated virtual sizes, e.g. 100,1000")

@@ -7,6 +7,7 @@ Every process started is stopped by PID in a `finally`, Ctrl-C included.
 """
 
 import argparse
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -17,7 +18,12 @@ from skulk.testing.chaos import ENV, FAULT_KINDS, MODEL, dumps, run_battery, sta
 from skulk.testing.cluster import LocalCluster  # noqa: E402
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM (e.g. from `timeout`) runs the finally that stops every node
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=4)
     parser.add_argument("--clients", type=int, default=8)

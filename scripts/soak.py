@@ -7,6 +7,7 @@ to the last. Clients are bounded threads; every node is stopped by PID in a `fin
 """
 
 import argparse
+import signal
 import json
 import statistics
 import sys
@@ -95,7 +96,12 @@ def growth(first: dict, last: dict) -> dict:
     return out
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM (e.g. from `timeout`) runs the finally that stops every node
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--interval", type=float, default=30.0)
