@@ -50,6 +50,7 @@ def state_document(port: ClusterPort) -> dict[str, Any]:
 def _state_doc(state: Any, beats: dict, ages: dict, session: Any) -> dict[str, Any]:
     doc = _dump(state)
     doc.pop("apiKeys", None)  # salted key hashes stay inside the cluster; GET /v1/keys lists keys
+    doc.pop("usage", None)  # per-key usage buckets: up to megabytes; GET /v1/usage serves them to admins
     doc["nodeIdentities"] = {n: _dump(hb.identity) for n, hb in beats.items()}
     doc["nodeMemory"] = {n: _dump(hb.memory) for n, hb in beats.items()}
     doc["nodeSystem"] = {n: _dump(hb.system) for n, hb in beats.items()}
