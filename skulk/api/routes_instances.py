@@ -8,9 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from skulk.api import quota
 from skulk.api.port import ClusterPort
 from skulk.api.routing import RouteSpec, read_json_model
 from skulk.errors import BadRequest, NotFound
+from skulk.master.limits import placement_project
 from skulk.master.placement import PlacementInfoPendingError, place_instance, placement_previews
 from skulk.master.validate import instance_refusal
 from skulk.types import commands as cmd
@@ -69,8 +71,10 @@ async def post_place_instance(request: Request) -> JSONResponse:
     port = _port(request)
     params = await read_json_model(request, PlaceInstanceParams)
     card = port.catalog.require(params.model_id)
+    key_id = quota.caller_key_id()
+    placement_project(port.state, key_id)  # over the project's max_instances: 429 here (the master checks too)
     command = cmd.PlaceInstance(model_card=card, sharding=params.sharding, instance_meta=params.instance_meta,
-                                min_nodes=params.min_nodes, excluded_nodes=params.excluded_nodes)
+                                min_nodes=params.min_nodes, excluded_nodes=params.excluded_nodes, key_id=key_id)
     with trio.move_on_after(INFO_PENDING_WAIT_S) as waited:
         while True:
             try:

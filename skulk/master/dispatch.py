@@ -52,10 +52,12 @@ class DecideContext:
 
 
 def place(state: State, c: cmd.PlaceInstance, ctx: DecideContext, auto_placed: bool = False) -> list:
+    project = limits.placement_project(state, c.key_id)
     runners = [ctx.new_id() for _ in range(max(len(state.topology.nodes), 1))]
-    return decide_place_instance(state, c, ctx.node_memory, instance_id=ctx.new_id(), runner_ids=runners,
-                                 port=ctx.ring_port, node_names=ctx.node_names, auto_placed=auto_placed,
-                                 node_engines=ctx.node_engines or None)
+    events = decide_place_instance(state, c, ctx.node_memory, instance_id=ctx.new_id(), runner_ids=runners,
+                                   port=ctx.ring_port, node_names=ctx.node_names, auto_placed=auto_placed,
+                                   node_engines=ctx.node_engines or None)
+    return [e.model_copy(update={"project": project}) for e in events] if project else events
 
 
 def decide_delete_instance(state: State, c: cmd.DeleteInstance) -> list:

@@ -7,7 +7,7 @@ so tokens_per_minute can be passed by the requests admitted before the last comp
 
 from datetime import datetime
 
-from skulk.errors import BadRequest, Conflict, NotFound
+from skulk.errors import BadRequest, Conflict, NotFound, SkulkError
 from skulk.state.usage import project_series, seconds_until_room, window
 from skulk.types import events as ev
 from skulk.types.projects import MAX_PROJECTS, ProjectPolicy, Rejection
@@ -120,3 +120,21 @@ def finish_usage(state: State, c, now: datetime) -> list:
     return [ev.UsageRecorded(key_id=task.key_id, project=task.project, at=now,
                              prompt_tokens=min(c.usage.prompt_tokens, TOKEN_BOUND),
                              completion_tokens=min(c.usage.completion_tokens, TOKEN_BOUND))]
+
+
+def project_instances(state: State, project: str) -> int:
+    return sum(1 for iid, p in state.instance_projects.items() if p == project and iid in state.instances)
+
+
+def placement_project(state: State, key_id: str | None) -> str | None:
+    """The project a placement counts for; raises when that project already has its max_instances."""
+    project = project_of_key(state, key_id)
+    policy = state.projects.get(project) if project else None
+    if policy is not None and policy.max_instances is not None and project_instances(state, project) >= policy.max_instances:
+        raise InstancesExceeded(f"project {project} already has its {policy.max_instances} instances")
+    return project
+
+
+class InstancesExceeded(SkulkError):
+    status = 429
+    code = "max_instances_reached"

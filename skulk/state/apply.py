@@ -76,6 +76,9 @@ def apply_instance_created(state: State, e: ev.InstanceCreated) -> State:
     fields: dict[str, Any] = {"instances": {**state.instances, instance.instance_id: instance}}
     if e.auto_placed:
         fields["auto_place_done"] = True
+    if e.project is not None or state.instance_projects:  # entries of deleted instances go here too
+        kept = {i: p for i, p in state.instance_projects.items() if i in state.instances}
+        fields["instance_projects"] = {**kept, **({instance.instance_id: e.project} if e.project else {})}
     return _with(state, **fields)
 
 

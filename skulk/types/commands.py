@@ -32,6 +32,7 @@ class PlaceInstance(_Command):
     instance_meta: InstanceMeta = InstanceMeta.MlxRing
     min_nodes: int = Field(default=1, ge=1)
     excluded_nodes: list[NodeId] = Field(default_factory=list, max_length=MAX_NODES)
+    key_id: str | None = Field(default=None, max_length=64)  # the caller's key: its project's max_instances
 
 
 class CreateInstance(_Command):

@@ -51,6 +51,7 @@ class TaskDeleted(_Event):
 class InstanceCreated(_Event):
     instance: Instance
     auto_placed: bool = False
+    project: str | None = None  # placed with a key of this project (counts toward its max_instances)
 
 
 class InstanceDeleted(_Event):

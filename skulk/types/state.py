@@ -37,3 +37,4 @@ class State(WireModel):
     projects: dict[str, ProjectPolicy] = Field(default_factory=dict)
     usage: dict[str, UsageSeries] = Field(default_factory=dict)  # "key:<id>" / "project:<name>" -> windows
     rejections: dict[str, Rejection] = Field(default_factory=dict)  # recent refusals by command id, bounded
+    instance_projects: dict[InstanceId, str] = Field(default_factory=dict)  # placed with a project's key

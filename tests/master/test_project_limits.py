@@ -178,3 +178,17 @@ def test_windows_match_a_direct_count(points, later):
         assert got[label]["requests"] == want, label
     if series is not None:
         assert len(series.seconds) <= 61 and len(series.minutes) <= 61 and len(series.hours) <= 25
+
+
+def test_max_instances_counts_placements_made_with_the_projects_keys():
+    from skulk.master.limits import InstancesExceeded, placement_project
+    c = Cluster(max_instances=1)
+    assert placement_project(c.state, "k1") == "team"
+    inst = ring_instance("i2", ["a"])
+    c.index(ev.InstanceCreated(instance=inst, project="team"))
+    assert c.state.instance_projects == {"i2": "team"}
+    with pytest.raises(InstancesExceeded):
+        placement_project(c.state, "k2")
+    assert placement_project(c.state, "solo") is None  # a key without a project places freely
+    c.index(ev.InstanceDeleted(instance_id="i2"), ev.InstanceCreated(instance=ring_instance("i3", ["a"])))
+    assert placement_project(c.state, "k1") == "team" and c.state.instance_projects == {}
