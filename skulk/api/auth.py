@@ -107,12 +107,13 @@ def _is_json(content_type: str) -> bool:
 SIMPLE_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
 
 
-def _json_or_untyped(headers: dict[str, str]) -> bool:
+def _json_or_untyped(headers: dict[str, str], path: str = "") -> bool:
     """Not a body a page could post cross-site: JSON, a type that needs a preflight, or no type
-    from a non-browser client (a page's fetch always carries Origin)."""
+    from a non-browser client (a page's fetch always carries Origin). Ollama's own examples post
+    with `curl -d` (form-typed), so its routes refuse a simple type only from a browser."""
     content_type = headers.get("content-type", "")
     media = content_type.split(";")[0].strip().lower()
-    if not media:
+    if not media or (path.startswith("/ollama/") and "origin" not in headers):
         return "origin" not in headers
     return _is_json(content_type) or media not in SIMPLE_TYPES
 
@@ -155,7 +156,7 @@ class AccessMiddleware:
         if self.bind_host is not None and self.loopback and not is_loopback_name(headers.get("host", "")):
             count("api.host_refused", headers.get("host", "")[:64])
             raise _Misdirected("this node answers to localhost names only (api_host is loopback)")
-        if _has_body(method, headers) and not _json_or_untyped(headers):
+        if _has_body(method, headers) and not _json_or_untyped(headers, path):
             count("api.content_type_refused", path[:64])
             raise _Unsupported("a request body must be sent as Content-Type: application/json")
         records = getattr(self.state(), "api_keys", None) or {}

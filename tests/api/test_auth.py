@@ -168,6 +168,10 @@ def test_simple_typed_bodies_get_415_on_state_changing_routes():
     assert untyped_page.status_code == 415
     assert c.delete("/instance/nope").status_code == 404  # no body: no type needed
     assert c.post("/v1/chat/completions", json=chat()).status_code == 200
+    form = {"Content-Type": "application/x-www-form-urlencoded"}  # what `curl -d` sends
+    assert c.post("/ollama/api/chat", content=b'{"model": "m"}', headers=form).status_code != 415
+    from_page = c.post("/ollama/api/chat", content=b"{}", headers={**form, "Origin": "https://evil.example"})
+    assert from_page.status_code == 415 and isinstance(from_page.json()["error"], str)
 
 
 def test_loopback_node_refuses_foreign_host_names():
