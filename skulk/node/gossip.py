@@ -110,12 +110,8 @@ class GossipService:
         em = self._decode(data, ElectionMessage, "election.malformed")
         if em is None:
             return
-        if signer not in self._net.connected_peers():
-            # Its master must be a peer we link to: the event log runs on direct streams, and a
-            # name we only hear of (a replayed or relayed status, a key minted for the purpose)
-            # could otherwise lead the cluster while nobody can reach it.
-            count("election.unconnected_sender", f"status signed by {signer}, not a connected peer")
-            return
+        # No "connected peers only" rule here: a status relayed while a duplicate connection
+        # settles would be refused and the node elect itself alone (split brain at 6+ nodes).
         self.counters["election_received"] += 1
         try:
             self._election_in.send_nowait(MessageReceived(em, sender=signer))

@@ -149,15 +149,15 @@ def test_heartbeat_addresses_are_parsed_tied_to_the_signer_and_counted():
     assert set(svc.telemetry.heartbeats) == {rogue}
 
 
-def test_election_statuses_carry_their_signer_and_unconnected_signers_are_dropped():
+def test_election_statuses_carry_their_signer_even_before_a_direct_link():
+    # Refusing unconnected signers split 8-node clusters (a status relayed while a duplicate
+    # connection settled was dropped, and the node elected itself alone); the core judges signers.
     connected, stranger = peer_id(), peer_id()
     net = _Net({connected})
     send, recv = trio.open_memory_channel(10)
     svc = _service(net, send)
     status = ElectionMessage(clock=3, seniority=0, commands_seen=0,
                              proposed_session=SessionId(master_node_id=connected, election_clock=3))
-    svc.telemetry.update(heartbeat(stranger), 0.0)  # heard of, even alive, yet not linked to us
-    before = FAULTS.counts["election.unconnected_sender"]
 
     async def scenario():
         svc._on_election(connected, codec.encode(status))
@@ -165,9 +165,7 @@ def test_election_statuses_carry_their_signer_and_unconnected_signers_are_droppe
 
     trio.run(scenario)
     assert recv.receive_nowait() == MessageReceived(status, sender=connected)
-    with pytest.raises(trio.WouldBlock):
-        recv.receive_nowait()
-    assert FAULTS.counts["election.unconnected_sender"] == before + 1
+    assert recv.receive_nowait() == MessageReceived(status, sender=stranger)  # refused by the core
 
 
 def test_the_telemetry_view_is_bounded_against_minted_keys():
