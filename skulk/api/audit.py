@@ -15,6 +15,7 @@ from typing import Any
 from skulk.api.access_policy import level_for
 from skulk.api.auth import principal_of
 from skulk.faults import isolate
+from skulk.api.asgi_status import StatusRecordingSend
 from starlette.requests import Request
 
 log = logging.getLogger(__name__)
@@ -95,17 +96,11 @@ class AuditMiddleware:
         if level_for(scope.get("method", ""), scope.get("path", ""), "") != "admin":
             await self.app(scope, receive, send)
             return
-        status = 500
-
-        async def send_wrapper(message: dict) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        recorder = StatusRecordingSend(send)
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive, recorder)
         finally:
+            status = recorder.status
             principal = principal_of(Request(scope))
             self.log.record(audit_entry(scope, status, self.log.node_id,
                                         principal.key_id if principal is not None else None))

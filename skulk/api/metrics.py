@@ -16,6 +16,7 @@ from skulk import __version__
 from skulk.types import runners as rs
 from skulk.types.chunks import ErrorChunk, TokenChunk
 from skulk.types.tasks import TaskStatus
+from skulk.api.asgi_status import StatusRecordingSend
 
 RUNNER_STATUSES = tuple(cls.__name__ for cls in (
     rs.RunnerIdle, rs.RunnerConnecting, rs.RunnerConnected, rs.RunnerLoading, rs.RunnerLoaded, rs.RunnerWarmingUp,
@@ -198,16 +199,10 @@ class RequestMetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 500  # what the client gets if the app raises before starting a response
-
-        async def send_wrapper(message: dict) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        recorder = StatusRecordingSend(send)
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive, recorder)
         finally:
+            status = recorder.status
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             self.metrics.requests.labels(scope["method"], route, str(status)).inc()

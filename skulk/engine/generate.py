@@ -14,7 +14,6 @@ left-padded with a mask). One decode step advances every active request by one t
 
 import json
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +28,7 @@ from skulk.engine.errors import RingPeerLost
 from skulk.engine.loading import LoadedModel
 from skulk.engine.prompt import output_budget, prompt_tokens
 from skulk.engine.sampling import RequestSampler, sample_rows, spec_from_params
-from skulk.engine.steps import PREFILL_STEP, Request, StepOutput, Usage
+from skulk.engine.steps import PREFILL_STEP, Request, StepOutput, StreamsOneRequest, Usage
 from skulk.engine.textstream import TextStream
 from skulk.engine.tracing import TaskTracer
 from skulk.types.tasks import ChatMessage, TextGenerationTaskParams
@@ -47,7 +46,7 @@ class _Active:
         return self.req.prompt + self.generated
 
 
-class Engine:
+class Engine(StreamsOneRequest):
     def __init__(
         self,
         loaded: LoadedModel,
@@ -280,18 +279,6 @@ class Engine:
             c.filter(keep)
 
     # ----- conveniences -----
-
-    def stream(self, request_id: str, params: TextGenerationTaskParams) -> Iterator[StepOutput]:
-        """Submit and drive steps, yielding this request's pieces; others' outputs wait for step()."""
-        self.submit(request_id, params)
-        while True:
-            for o in self.step():
-                if o.request_id != request_id:
-                    self._spill.append(o)
-                    continue
-                yield o
-                if o.finished:
-                    return
 
     def warmup(self, prompt: str = "Hello", max_tokens: int = 2) -> int:
         """A tiny greedy generation on every rank together; loads lazy weights. Returns tokens."""

@@ -11,7 +11,6 @@ A request that ends (stop, length, cancel) frees its sequence's KV cells and its
 """
 
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +19,7 @@ from skulk.engine.llama_model import BatchToken, LlamaModel, free_sampler, make_
 from skulk.engine.llama_text import GgufChat, GgufDetokenizer
 from skulk.engine.prompt import output_budget, prompt_tokens
 from skulk.engine.sampling_spec import spec_from_params
-from skulk.engine.steps import PREFILL_STEP, Request, StepOutput, Usage
+from skulk.engine.steps import PREFILL_STEP, Request, StepOutput, StreamsOneRequest, Usage
 from skulk.engine.textstream import TextStream
 from skulk.engine.tracing import TaskTracer
 from skulk.types.tasks import ChatMessage, TextGenerationTaskParams
@@ -35,7 +34,7 @@ class _Seq:
     generated: list[int] = field(default_factory=list)
 
 
-class LlamaEngine:
+class LlamaEngine(StreamsOneRequest):
     is_leader = True  # one rank: this process is the whole instance
 
     def __init__(self, model: LlamaModel, *, max_concurrent: int | None = None,
@@ -175,18 +174,6 @@ class LlamaEngine:
     @property
     def free_slots(self) -> int:
         return len(self._free)
-
-    def stream(self, request_id: str, params: TextGenerationTaskParams) -> Iterator[StepOutput]:
-        """Submit and drive steps, yielding this request's pieces; others' outputs wait for step()."""
-        self.submit(request_id, params)
-        while True:
-            for o in self.step():
-                if o.request_id != request_id:
-                    self._spill.append(o)
-                    continue
-                yield o
-                if o.finished:
-                    return
 
     def warmup(self, prompt: str = "Hello", max_tokens: int = 2) -> int:
         """A tiny greedy generation; pages the weights in. Returns the tokens generated."""

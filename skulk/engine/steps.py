@@ -2,6 +2,7 @@
 one request's progress in one step."""
 
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from skulk.engine.sampling_spec import SamplingSpec
@@ -48,3 +49,21 @@ class Request:
     @classmethod
     def from_wire(cls, d: dict[str, Any]) -> "Request":
         return cls(d["id"], d["prompt"], d["max_tokens"], SamplingSpec(**d["sampling"]), d["stop"], d.get("script"))
+
+
+class StreamsOneRequest:
+    """`stream()` for an engine with submit/step and a `_spill` list of others' outputs."""
+
+    _spill: list[StepOutput]
+
+    def stream(self, request_id: str, params: Any) -> Iterator[StepOutput]:
+        """Submit and drive steps, yielding this request's pieces; others' outputs wait for step()."""
+        self.submit(request_id, params)  # type: ignore[attr-defined]
+        while True:
+            for o in self.step():  # type: ignore[attr-defined]
+                if o.request_id != request_id:
+                    self._spill.append(o)
+                    continue
+                yield o
+                if o.finished:
+                    return
