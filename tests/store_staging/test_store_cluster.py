@@ -100,7 +100,9 @@ def test_nodes_stage_from_the_store_serve_then_evict_and_purge(cluster, model_st
     s0, a1, b1 = (cluster.add_node(name, start=False) for name in ("s0", "a1", "b1"))
     idle = [seed_idle_copy(a1), seed_idle_copy(b1)]
     (s0, a1, b1), ids = start_nodes(cluster, [s0, a1, b1], config)
-    assert [e["model_id"] for e in a1.get("/store/registry")["entries"]] == [DEFAULT_MODEL]  # proxied
+    # proxied to the store host, whose HTTP server may still be starting on a loaded machine
+    entries = wait_until(lambda: a1.get("/store/registry")["entries"], 30, message="store registry via a1")
+    assert [e["model_id"] for e in entries] == [DEFAULT_MODEL]
     assert b1.get("/store/health")["storePath"] == str(model_store)
 
     place(a1, min_nodes=2, excluded_nodes=[ids["s0"]])
