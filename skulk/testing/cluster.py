@@ -105,6 +105,16 @@ class NodeProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
 
 
+PORT_BUSY_EXIT = 75  # skulk's exit status when its API or libp2p port is taken
+
+
+def _move_ports(node: NodeProcess) -> None:
+    """New free ports for a node that could not bind (nodes started later bootstrap to the new one)."""
+    node.api_port, node.libp2p_port = free_port(), free_port()
+    for flag, port in (("--api-port", node.api_port), ("--libp2p-port", node.libp2p_port)):
+        node.args[node.args.index(flag) + 1] = str(port)
+
+
 @dataclass
 class LocalCluster:
     root: Path
@@ -129,8 +139,15 @@ class LocalCluster:
         return node
 
     def wait_ready(self, node: NodeProcess, timeout: float = 30.0) -> None:
+        retries = [3]
+
         def ready():
             if not node.alive():
+                if node.proc is not None and node.proc.returncode == PORT_BUSY_EXIT and retries[0] > 0:
+                    retries[0] -= 1  # free_port() raced another process for the port: take new ones
+                    _move_ports(node)
+                    node.start()
+                    return None
                 raise RuntimeError(f"{node.name} exited:\n{node.log_tail()}")
             return node.get("/node_id")
         wait_until(ready, timeout, message=f"{node.name} API up")
