@@ -28,7 +28,7 @@ from skulk.engine.errors import RingPeerLost
 from skulk.engine.loading import LoadedModel
 from skulk.engine.prompt import output_budget, prompt_tokens
 from skulk.engine.sampling import RequestSampler, sample_rows, spec_from_params
-from skulk.engine.steps import PREFILL_STEP, Request, StepOutput, StreamsOneRequest, Usage
+from skulk.engine.steps import PREFILL_STEP, Request, StepOutput, StreamsOneRequest, Usage, accept_token, output_of
 from skulk.engine.textstream import TextStream
 from skulk.engine.tracing import TaskTracer
 from skulk.types.tasks import ChatMessage, TextGenerationTaskParams
@@ -240,22 +240,11 @@ class Engine(StreamsOneRequest):
         return [a.req.id for a in self._active]
 
     def _advance(self, a: _Active, token: int) -> StepOutput:
-        if a.req.script:  # test hook: the scripted reply replaces what was sampled
-            token = a.req.script[min(len(a.generated), len(a.req.script) - 1)]
-        a.generated.append(token)
-        if token in self.eos_token_ids:
-            return self._output(a, a.text.finish(), "stop", [token])
-        piece = a.text.add(token)
-        if a.text.stopped:
-            return self._output(a, piece, "stop", [token])
-        if len(a.generated) >= a.req.max_tokens:
-            return self._output(a, piece + a.text.finish(), "length", [token])
-        return self._output(a, piece, None, [token])
+        return accept_token(a, token, self.eos_token_ids.__contains__)
 
     @staticmethod
     def _output(a: _Active, text: str, reason: str | None, token_ids: list[int]) -> StepOutput:
-        usage = Usage(len(a.req.prompt), len(a.generated))
-        return StepOutput(a.req.id, text, reason is not None, reason, usage, token_ids, a.text.stopped_by)
+        return output_of(a, text, reason, token_ids)
 
     # ----- the batch cache -----
 

@@ -19,7 +19,7 @@ from skulk.engine.llama_model import BatchToken, LlamaModel, free_sampler, make_
 from skulk.engine.llama_text import GgufChat, GgufDetokenizer
 from skulk.engine.prompt import output_budget, prompt_tokens
 from skulk.engine.sampling_spec import spec_from_params
-from skulk.engine.steps import PREFILL_STEP, Request, StepOutput, StreamsOneRequest, Usage
+from skulk.engine.steps import PREFILL_STEP, Request, StepOutput, StreamsOneRequest, Usage, accept_token, output_of
 from skulk.engine.textstream import TextStream
 from skulk.engine.tracing import TaskTracer
 from skulk.types.tasks import ChatMessage, TextGenerationTaskParams
@@ -145,22 +145,11 @@ class LlamaEngine(StreamsOneRequest):
         return [result]
 
     def _advance(self, a: _Seq, token: int) -> StepOutput:
-        if a.req.script:  # test hook: the scripted reply replaces what was sampled
-            token = a.req.script[min(len(a.generated), len(a.req.script) - 1)]
-        a.generated.append(token)
-        if self.model.is_eog(token):
-            return self._output(a, a.text.finish(), "stop", [token])
-        piece = a.text.add(token)
-        if a.text.stopped:
-            return self._output(a, piece, "stop", [token])
-        if len(a.generated) >= a.req.max_tokens:
-            return self._output(a, piece + a.text.finish(), "length", [token])
-        return self._output(a, piece, None, [token])
+        return accept_token(a, token, self.model.is_eog)
 
     @staticmethod
     def _output(a: _Seq, text: str, reason: str | None, token_ids: list[int]) -> StepOutput:
-        usage = Usage(len(a.req.prompt), len(a.generated))
-        return StepOutput(a.req.id, text, reason is not None, reason, usage, token_ids, a.text.stopped_by)
+        return output_of(a, text, reason, token_ids)
 
     def _release(self, a: _Seq) -> None:
         """The request is over: its KV cells, sampler and sequence id go back."""

@@ -67,3 +67,24 @@ class StreamsOneRequest:
                 yield o
                 if o.finished:
                     return
+
+
+def output_of(a: Any, text: str, reason: str | None, token_ids: list[int]) -> StepOutput:
+    """`a`: an engine's per-request record (req, generated, text: TextStream)."""
+    usage = Usage(len(a.req.prompt), len(a.generated))
+    return StepOutput(a.req.id, text, reason is not None, reason, usage, token_ids, a.text.stopped_by)
+
+
+def accept_token(a: Any, token: int, is_end: Any) -> StepOutput:
+    """One sampled token into a request: end of generation, a stop string, the budget, or more."""
+    if a.req.script:  # test hook: the scripted reply replaces what was sampled
+        token = a.req.script[min(len(a.generated), len(a.req.script) - 1)]
+    a.generated.append(token)
+    if is_end(token):
+        return output_of(a, a.text.finish(), "stop", [token])
+    piece = a.text.add(token)
+    if a.text.stopped:
+        return output_of(a, piece, "stop", [token])
+    if len(a.generated) >= a.req.max_tokens:
+        return output_of(a, piece + a.text.finish(), "length", [token])
+    return output_of(a, piece, None, [token])
