@@ -215,6 +215,38 @@ class AuthSettings(ConfigSection):
     )
 
 
+class NotificationSettings(ConfigSection):
+    webhook_url: str = Field(
+        "",
+        description="POST one message per cluster event (deployment ready/failed/paused/woken, "
+        "lease expiring/expired, node lost/recovered) to this http(s) URL; a Slack incoming-webhook "
+        "URL gets Slack's {text} shape, any other URL a JSON body. Empty = off. Applies live.",
+        examples=["https://hooks.slack.com/services/T000/B000/XXXX"],
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip()
+        scheme, _, rest = value.partition("://")
+        if value and (scheme.lower() not in ("http", "https") or not rest or rest[0] in "/?#"):
+            raise ValueError("must be an http:// or https:// URL (or empty to turn notifications off)")
+        return value
+
+
+class MetricsHistorySettings(ConfigSection):
+    sample_seconds: float = Field(
+        10.0, ge=1, le=3600,
+        description="Seconds between two samples of this node's CPU, memory, disk, accelerator, "
+        "tokens per second and queue depth in its metric history (GET /v1/metrics/history).",
+    )
+    retention_hours: float = Field(
+        48.0, gt=0, le=24 * 366,
+        description="Hours of metric history kept in the node home; older samples are pruned "
+        "(the store is also capped in size).",
+    )
+
+
 class Settings(ConfigSection):
     """Everything a node is configured with: skulk.yaml < SKULK_* env < command-line flags."""
 
@@ -286,6 +318,13 @@ class Settings(ConfigSection):
     )
     tracing: TracingSettings = Field(
         default_factory=TracingSettings, description="Request trace files."
+    )
+    notifications: NotificationSettings = Field(
+        default_factory=NotificationSettings, description="Webhook notifications, sent by the master."
+    )
+    metrics: MetricsHistorySettings = Field(
+        default_factory=MetricsHistorySettings,
+        description="This node's metric history (per machine, not synced).",
     )
     hf_token: str | None = Field(
         None,

@@ -22,12 +22,13 @@ from skulk.errors import ConfigError
 NODE_LOCAL_KEYS = frozenset({
     "node_name", "api_host", "api_port", "libp2p_host", "libp2p_port", "bootstrap_peers",
     "force_master", "no_worker", "no_api", "home", "verbosity", "dashboard_base_path",
-    "cluster", "discovery", "event_log_min_free_bytes", "auth",
+    "cluster", "discovery", "event_log_min_free_bytes", "auth", "metrics",
 }) | SECRET_KEYS
 
 # Keys a running node picks up without a restart (the next model launch, the log sink, the
 # trace janitor, the HF token, the event-log floor); a change to any other key needs one.
-LIVE_KEYS = ("inference.kv_cache_backend", "logging.", "tracing.", "hf_token", "event_log_min_free_bytes")
+LIVE_KEYS = ("inference.kv_cache_backend", "logging.", "tracing.", "hf_token", "event_log_min_free_bytes",
+             "notifications.")
 
 
 def cluster_part(values: dict[str, Any]) -> dict[str, Any]:
