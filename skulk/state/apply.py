@@ -6,6 +6,7 @@ from typing import Any
 from skulk.state.topology import add_edge, add_node, remove_edge, remove_node
 from skulk.state.usage import key_series, project_series, record_all
 from skulk.types import events as ev
+from skulk.types.deployments import DeploymentStatus
 from skulk.types.node import NodeNetworkInfo, NodeNetworkInterfaces
 from skulk.types.projects import MAX_REJECTIONS
 from skulk.types.runners import RunnerShutdown
@@ -208,6 +209,50 @@ def apply_request_rejected(state: State, e: ev.RequestRejected) -> State:
     return _with(state, rejections=rejections, usage=usage)
 
 
+def apply_node_cordoned(state: State, e: ev.NodeCordoned) -> State:
+    mode = "draining" if e.draining else "cordoned"
+    return _with(state, node_maintenance={**state.node_maintenance, e.node_id: mode})
+
+
+def apply_node_uncordoned(state: State, e: ev.NodeUncordoned) -> State:
+    return _with(state, node_maintenance=_without(state.node_maintenance, e.node_id))
+
+
+def apply_deployment_created(state: State, e: ev.DeploymentCreated) -> State:
+    d = e.deployment
+    return _with(state, deployments={**state.deployments, d.deployment_id: d})
+
+
+def apply_deployment_updated(state: State, e: ev.DeploymentUpdated) -> State:
+    d = e.deployment
+    if d.deployment_id not in state.deployments:
+        return state  # deleted meanwhile: an update never resurrects it
+    return _with(state, deployments={**state.deployments, d.deployment_id: d})
+
+
+def _update_deployment(state: State, deployment_id: str, **fields: Any) -> State:
+    d = state.deployments.get(deployment_id)
+    if d is None:
+        return state
+    return _with(state, deployments={**state.deployments, deployment_id: d.model_copy(update=fields)})
+
+
+def apply_deployment_status_changed(state: State, e: ev.DeploymentStatusChanged) -> State:
+    return _update_deployment(state, e.deployment_id, status=e.status, reason=e.reason)
+
+
+def apply_deployment_deleted(state: State, e: ev.DeploymentDeleted) -> State:
+    return _with(state, deployments=_without(state.deployments, e.deployment_id))
+
+
+def apply_lease_expiring(state: State, e: ev.LeaseExpiring) -> State:
+    return _update_deployment(state, e.deployment_id, expiry_warned=True)
+
+
+def apply_lease_expired(state: State, e: ev.LeaseExpired) -> State:
+    return _update_deployment(state, e.deployment_id, status=DeploymentStatus.stopping, reason="lease expired")
+
+
 _HANDLERS: dict[type, Callable[[State, Any], State]] = {
     ev.TaskCreated: apply_task_created,
     ev.TaskStatusUpdated: apply_task_status_updated,
@@ -230,4 +275,12 @@ _HANDLERS: dict[type, Callable[[State, Any], State]] = {
     ev.ProjectDeleted: apply_project_deleted,
     ev.UsageRecorded: apply_usage_recorded,
     ev.RequestRejected: apply_request_rejected,
+    ev.NodeCordoned: apply_node_cordoned,
+    ev.NodeUncordoned: apply_node_uncordoned,
+    ev.DeploymentCreated: apply_deployment_created,
+    ev.DeploymentUpdated: apply_deployment_updated,
+    ev.DeploymentStatusChanged: apply_deployment_status_changed,
+    ev.DeploymentDeleted: apply_deployment_deleted,
+    ev.LeaseExpiring: apply_lease_expiring,
+    ev.LeaseExpired: apply_lease_expired,
 }

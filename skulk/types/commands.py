@@ -8,6 +8,7 @@ from pydantic import Field
 from skulk.types.access import ApiKeyRecord
 from skulk.types.base import TaggedModel, tagged_union
 from skulk.types.chunks import Usage
+from skulk.types.deployments import MAX_LEASE_SECONDS, Deployment
 from skulk.types.ids import CommandId, InstanceId, ModelId, NodeId, new_id
 from skulk.types.instances import Instance, InstanceMeta, Sharding
 from skulk.types.models import ModelCard
@@ -112,8 +113,49 @@ class DeleteProject(_Command):
     name: str = Field(max_length=120)
 
 
+class CordonNode(_Command):
+    """Give the node no new shards; with `drain`, also move the deployments it hosts elsewhere."""
+
+    node_id: NodeId
+    drain: bool = False
+
+
+class UncordonNode(_Command):
+    node_id: NodeId
+
+
+class CreateDeployment(_Command):
+    """Desired state: the master fills status, times and restarts; `deployment_id` is the caller's."""
+
+    deployment: Deployment
+
+
+class DeleteDeployment(_Command):
+    deployment_id: str = Field(max_length=64)
+    reason: str | None = Field(default=None, max_length=2_000)
+
+
+class RestartDeployment(_Command):
+    """Replace every instance of the deployment and clear a failed status and its restart count."""
+
+    deployment_id: str = Field(max_length=64)
+
+
+class ExtendDeploymentLease(_Command):
+    deployment_id: str = Field(max_length=64)
+    seconds: int = Field(gt=0, le=MAX_LEASE_SECONDS)
+
+
+class SetDeploymentPaused(_Command):
+    deployment_id: str = Field(max_length=64)
+    paused: bool
+    reason: str | None = Field(default=None, max_length=2_000)
+
+
 Command = tagged_union(
     TestCommand, PlaceInstance, CreateInstance, DeleteInstance, GenerateText, EmbedText, CancelCommand,
     FinishCommand, SetTracingEnabled, RefuseInstancePlacement, SetClusterConfig, PurgeStaging,
     CreateApiKey, RevokeApiKey, TouchApiKeys, CreateProject, DeleteProject,
+    CordonNode, UncordonNode,
+    CreateDeployment, DeleteDeployment, RestartDeployment, ExtendDeploymentLease, SetDeploymentPaused,
 )

@@ -7,6 +7,7 @@ from pydantic import Field
 
 from skulk.types.access import ApiKeyRecord
 from skulk.types.base import TaggedModel, WireModel, tagged_union
+from skulk.types.deployments import Deployment, DeploymentStatus
 from skulk.types.downloads import DownloadProgress
 from skulk.types.ids import CommandId, EventId, InstanceId, ModelId, NodeId, RunnerId, TaskId, new_id
 from skulk.types.instances import Instance
@@ -192,6 +193,47 @@ class RequestRejected(_Event):
     at: datetime
 
 
+class NodeCordoned(_Event):
+    """An operator took the node out of placement; `draining` also moves its deployments away."""
+
+    node_id: NodeId
+    draining: bool = False
+
+
+class NodeUncordoned(_Event):
+    node_id: NodeId
+
+
+class DeploymentCreated(_Event):
+    deployment: Deployment
+
+
+class DeploymentUpdated(_Event):
+    """A whole replacement of the deployment (extend, restart, pause flags)."""
+
+    deployment: Deployment
+
+
+class DeploymentStatusChanged(_Event):
+    deployment_id: str = Field(max_length=64)
+    status: DeploymentStatus
+    reason: str | None = Field(default=None, max_length=2_000)
+
+
+class DeploymentDeleted(_Event):
+    deployment_id: str = Field(max_length=64)
+    reason: str | None = Field(default=None, max_length=2_000)
+
+
+class LeaseExpiring(_Event):
+    deployment_id: str = Field(max_length=64)
+    expires_at: datetime
+
+
+class LeaseExpired(_Event):
+    deployment_id: str = Field(max_length=64)
+
+
 Event = tagged_union(
     TestEvent, TaskCreated, TaskStatusUpdated, TaskFailed, TaskDeleted, InstanceCreated,
     InstanceDeleted, RunnerStatusUpdated, NodeTimedOut, NodeGatheredInfo, NodeDownloadProgress,
@@ -199,6 +241,9 @@ Event = tagged_union(
     CustomModelCardDeleted, ChunkGenerated, StateSnapshotHydrated, ClusterConfigChanged,
     StagingPurgeRequested, TracesCollected, TracesMerged, ApiKeyCreated, ApiKeyRevoked, ApiKeysTouched,
     ProjectCreated, ProjectDeleted, UsageRecorded, RequestRejected,
+    NodeCordoned, NodeUncordoned,
+    DeploymentCreated, DeploymentUpdated, DeploymentStatusChanged, DeploymentDeleted, LeaseExpiring,
+    LeaseExpired,
 )
 
 

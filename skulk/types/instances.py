@@ -2,7 +2,7 @@
 
 from enum import Enum
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from skulk.types.base import TaggedModel, WireModel, tagged_union
 from skulk.types.ids import InstanceId, ModelId, NodeId, RunnerId
@@ -45,6 +45,7 @@ class _Instance(TaggedModel):
     instance_id: InstanceId
     shard_assignments: ShardAssignments
     context_token_limit: int | None = None
+    deployment_id: str | None = Field(default=None, max_length=64)  # the deployment it serves, if any
 
     def node_ids(self) -> list[NodeId]:
         return list(self.shard_assignments.node_to_runner)

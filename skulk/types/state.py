@@ -1,12 +1,13 @@
 """The replicated cluster state. Never mutated: apply() returns a copy."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from skulk.types.access import ApiKeyRecord
 from skulk.types.base import WireModel
+from skulk.types.deployments import Deployment
 from skulk.types.downloads import DownloadProgress
 from skulk.types.ids import InstanceId, NodeId, RunnerId, TaskId
 from skulk.types.instances import Instance
@@ -38,3 +39,6 @@ class State(WireModel):
     usage: dict[str, UsageSeries] = Field(default_factory=dict)  # "key:<id>" / "project:<name>" -> windows
     rejections: dict[str, Rejection] = Field(default_factory=dict)  # recent refusals by command id, bounded
     instance_projects: dict[InstanceId, str] = Field(default_factory=dict)  # placed with a project's key
+    # operator maintenance: such nodes get no new shards; draining ones also hand their deployments on
+    node_maintenance: dict[NodeId, Literal["cordoned", "draining"]] = Field(default_factory=dict)
+    deployments: dict[str, Deployment] = Field(default_factory=dict)  # desired state, by deployment id
