@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from skulk.config.sync import cluster_part
 from skulk.errors import BadRequest, NotFound, SkulkError
 from skulk.master import limits
+from skulk.master.maintenance import decide_cordon, decide_uncordon
 from skulk.master.placement import auto_instance_meta
 from skulk.master.serving import (
     auto_place_command, decide_cancel_command, decide_embed_text, decide_finish_command,
@@ -192,6 +193,8 @@ DECIDERS: dict[type, Callable[[State, object, DecideContext], list]] = {
     cmd.TouchApiKeys: _touch_keys,
     cmd.CreateProject: _create_project,
     cmd.DeleteProject: _without_ctx(limits.decide_delete_project),
+    cmd.CordonNode: _without_ctx(decide_cordon),
+    cmd.UncordonNode: _without_ctx(decide_uncordon),
 }
 
 
