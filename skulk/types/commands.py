@@ -49,6 +49,8 @@ class GenerateText(_Command):
     task_params: TextGenerationTaskParams
     owner_node: NodeId | None = None
     key_id: str | None = Field(default=None, max_length=64)  # the caller's key; the master finds its project
+    # A failover's re-issue: instances that already failed this request, never chosen again.
+    exclude_instances: list[InstanceId] = Field(default_factory=list, max_length=16)
 
 
 class EmbedText(_Command):

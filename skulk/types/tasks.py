@@ -1,7 +1,7 @@
 """Tasks: serving requests created by the master, and worker lifecycle steps."""
 
 from enum import Enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -53,6 +53,9 @@ class TextGenerationTaskParams(WireModel):
     top_logprobs: int | None = None
     enable_thinking: bool | None = None
     reasoning_effort: str | None = None
+    # Failover: tokens this request already generated (and the client already has). Engines
+    # append them after the templated prompt and continue; they count against max_output_tokens.
+    continue_token_ids: list[Annotated[int, Field(ge=0, lt=2**31)]] | None = Field(default=None, max_length=1 << 20)
 
 
 class TextEmbeddingTaskParams(WireModel):
