@@ -39,9 +39,9 @@ def instances_for_model(state: State, model_id: str) -> list[InstanceId]:
     return sorted(iid for iid, inst in state.instances.items() if inst.shard_assignments.model_id == model_id)
 
 
-def choose_instance(state: State, model_id: str) -> InstanceId:
+def choose_instance(state: State, model_id: str, exclude: Sequence[InstanceId] = ()) -> InstanceId:
     """A ready instance of the model with the fewest open tasks (else any instance of it)."""
-    candidates = instances_for_model(state, model_id)
+    candidates = [iid for iid in instances_for_model(state, model_id) if iid not in exclude]
     if not candidates:
         raise NotFound(f"No instance found for model {model_id}", code="model_not_found")
     load = {iid: 0 for iid in candidates}
@@ -53,7 +53,7 @@ def choose_instance(state: State, model_id: str) -> InstanceId:
 
 
 def decide_generate_text(state: State, c: cmd.GenerateText, *, task_id: TaskId) -> list:
-    instance_id = choose_instance(state, c.task_params.model)
+    instance_id = choose_instance(state, c.task_params.model, c.exclude_instances)
     task = TextGeneration(task_id=task_id, instance_id=instance_id, command_id=c.command_id,
                           owner_node=c.owner_node, trace_enabled=state.tracing_enabled,
                           task_params=c.task_params)
