@@ -152,6 +152,16 @@ class InferenceSettings(ConfigSection):
     max_concurrent_requests: int = Field(
         8, ge=1, description="Requests one model instance generates at the same time."
     )
+    max_pending_per_instance: int | None = Field(
+        None, ge=1,
+        description="Open requests (generating or waiting) one instance accepts; beyond it a request "
+        "gets 429 with Retry-After instead of queueing (null = 2 x max_concurrent_requests).",
+    )
+
+    @property
+    def pending_limit(self) -> int:
+        """max_pending_per_instance, or twice the batch cap when unset."""
+        return self.max_pending_per_instance or 2 * self.max_concurrent_requests
 
 
 class LoggingSettings(ConfigSection):
@@ -190,6 +200,26 @@ class ApiSettings(ConfigSection):
         description="Web origins (scheme://host[:port]) whose pages may call this API from a "
         "browser; empty = same-origin only. Never '*'.",
         examples=[["https://dashboard.example.com"]],
+    )
+    request_timeout_seconds: float = Field(
+        600.0, gt=0,
+        description="Longest a non-streamed generation may take; past it the client gets 504 and the "
+        "request is cancelled on its instance.",
+    )
+    queue_timeout_seconds: float = Field(
+        30.0, gt=0,
+        description="How long a request waits for an instance of its model to become ready (loading or "
+        "warming up) before it gets 503 with Retry-After.",
+    )
+    stall_timeout_seconds: float = Field(
+        120.0, gt=0,
+        description="A stream that receives no token for this long ends with a retryable error "
+        "(keep-alives go on meanwhile).",
+    )
+    gateway_enabled: bool = Field(
+        True,
+        description="Serve inference routes (chat, completions, responses, messages, embeddings, Ollama); "
+        "false = they answer 503 \"gateway disabled\" while admin and state routes keep working. Live.",
     )
 
     @field_validator("cors_origins", mode="before")
