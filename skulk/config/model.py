@@ -277,6 +277,56 @@ class MetricsHistorySettings(ConfigSection):
     )
 
 
+class RunnerPolicySettings(ConfigSection):
+    max_restarts: int = Field(
+        3, ge=0, le=64,
+        description="Runner crashes of one deployment within restart_window_seconds after which the "
+        "deployment stops as failed (with the last error) instead of being placed again. A "
+        "deployment may set its own max_restarts. Applies live.",
+    )
+    restart_window_seconds: float = Field(
+        300.0, gt=0, le=7 * 24 * 3600,
+        description="The window, in seconds, over which a deployment's runner crashes are counted. "
+        "Applies live.",
+    )
+
+
+class DeploymentSettings(ConfigSection):
+    expiry_warning_seconds: float = Field(
+        300.0, ge=0, le=7 * 24 * 3600,
+        description="How long before a deployment's lease ends the master raises the lease-expiring "
+        "warning (capped to the lease itself). Applies live.",
+    )
+
+
+CAPABILITY_PREFIX = "capability:"  # implicit routes from the model cards: capability:text, ...
+ROUTE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"  # no "/": a route never shadows a repo id
+MAX_ROUTES = 64
+MAX_ROUTE_MODELS = 32
+
+
+class ModelRoute(ConfigSection):
+    name: str = Field(pattern=ROUTE_NAME_PATTERN, description="What a request names as its model.")
+    models: tuple[str, ...] = Field(min_length=1, max_length=MAX_ROUTE_MODELS,
+                                    description="Model ids in order of preference.")
+
+
+def check_routes(routes: tuple[ModelRoute, ...]) -> tuple[ModelRoute, ...]:
+    """Names unique and not reserved; a route's models are concrete ids, never other routes."""
+    if len(routes) > MAX_ROUTES:
+        raise ValueError(f"at most {MAX_ROUTES} routes are accepted, got {len(routes)}")
+    names = [r.name for r in routes]
+    for route in routes:
+        if route.name.startswith(CAPABILITY_PREFIX):
+            raise ValueError(f"route name {route.name!r}: the {CAPABILITY_PREFIX!r} prefix is reserved")
+        if names.count(route.name) > 1:
+            raise ValueError(f"route name {route.name!r} is used more than once")
+        for model in route.models:
+            if model in names or model.startswith(CAPABILITY_PREFIX) or not model.strip():
+                raise ValueError(f"route {route.name!r}: {model!r} must be a model id, not a route")
+    return routes
+
+
 class Settings(ConfigSection):
     """Everything a node is configured with: skulk.yaml < SKULK_* env < command-line flags."""
 
@@ -351,6 +401,12 @@ class Settings(ConfigSection):
     )
     notifications: NotificationSettings = Field(
         default_factory=NotificationSettings, description="Webhook notifications, sent by the master."
+    )
+    runner: RunnerPolicySettings = Field(
+        default_factory=RunnerPolicySettings, description="When a crash-looping deployment is given up on."
+    )
+    deployments: DeploymentSettings = Field(
+        default_factory=DeploymentSettings, description="Deployments and their leases."
     )
     metrics: MetricsHistorySettings = Field(
         default_factory=MetricsHistorySettings,

@@ -28,7 +28,9 @@ NODE_LOCAL_KEYS = frozenset({
 # Keys a running node picks up without a restart (the next model launch, the log sink, the
 # trace janitor, the HF token, the event-log floor); a change to any other key needs one.
 LIVE_KEYS = ("inference.kv_cache_backend", "logging.", "tracing.", "hf_token", "event_log_min_free_bytes",
-             "notifications.")
+             "notifications.", "runner.max_restarts", "runner.restart_window_seconds", "deployments.",
+             "inference.max_pending_per_instance", "inference.max_concurrent_requests", "api.gateway_enabled",
+             "api.request_timeout_seconds", "api.queue_timeout_seconds", "api.stall_timeout_seconds")
 
 
 def cluster_part(values: dict[str, Any]) -> dict[str, Any]:
