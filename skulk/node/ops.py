@@ -25,6 +25,16 @@ KV_BACKEND_ENV = "SKULK_KV_CACHE_BACKEND"
 FLOOR_ENV = "SKULK_EVENT_LOG_MIN_FREE_BYTES"
 # Set where an external shipper (Vector) reads stdout: JSON lines on from boot, no built-in shipping.
 LOGGING_EXTERNAL_ENV = "SKULK_LOGGING_EXTERNAL"
+MAX_CONCURRENT_ENV = "SKULK_MAX_CONCURRENT_REQUESTS"  # what runners read (skulk.engine.admission)
+LIVE_API_KEYS = ("gateway_enabled", "request_timeout_seconds", "queue_timeout_seconds", "stall_timeout_seconds")
+
+
+def _live_admission(file_settings: Settings, launch_env: dict) -> dict:
+    """The pending limit always follows the file; the batch cap too, unless the environment set it."""
+    live = {"max_pending_per_instance": file_settings.inference.max_pending_per_instance}
+    if MAX_CONCURRENT_ENV not in launch_env:
+        live["max_concurrent_requests"] = file_settings.inference.max_concurrent_requests
+    return live
 
 
 class NodeOps:
@@ -44,9 +54,11 @@ class NodeOps:
     def apply_live(self, file_settings: Settings) -> None:
         """Take the keys that change without a restart from settings the file describes."""
         s = self.settings
-        inference = s.inference.model_copy(update={"kv_cache_backend": file_settings.inference.kv_cache_backend})
+        inference = s.inference.model_copy(update={"kv_cache_backend": file_settings.inference.kv_cache_backend,
+                                                   **_live_admission(file_settings, self.launch_env)})
+        api = s.api.model_copy(update={k: getattr(file_settings.api, k) for k in LIVE_API_KEYS})
         self.settings = s.model_copy(update={
-            "inference": inference, "logging": file_settings.logging, "tracing": file_settings.tracing,
+            "inference": inference, "api": api, "logging": file_settings.logging, "tracing": file_settings.tracing,
             "event_log_min_free_bytes": self._live_floor(file_settings)})
         self._apply_logging()
         self._export_kv_backend()
@@ -82,9 +94,11 @@ class NodeOps:
                                      time.time())
 
     def _export_kv_backend(self) -> None:
-        # Runners read the backend from their environment; a value set at launch wins.
+        # Runners read the backend and their batch cap from their environment; a value set at launch wins.
         if KV_BACKEND_ENV not in self.launch_env:
             os.environ[KV_BACKEND_ENV] = self.settings.inference.kv_cache_backend
+        if MAX_CONCURRENT_ENV not in self.launch_env:
+            os.environ[MAX_CONCURRENT_ENV] = str(self.settings.inference.max_concurrent_requests)
 
     @property
     def restart_pending(self) -> bool:
