@@ -13,7 +13,9 @@ from skulk.api.port import ClusterPort
 from skulk.api.routing import RouteSpec, read_json_model
 from skulk.errors import BadRequest, NotFound
 from skulk.master.limits import placement_project
-from skulk.master.placement import PlacementInfoPendingError, place_instance, placement_previews
+from skulk.master.placement import (
+    PlacementInfoPendingError, no_worker_nodes, place_instance, placement_previews, unavailable_nodes,
+)
 from skulk.master.validate import instance_refusal
 from skulk.types import commands as cmd
 from skulk.types.ids import SafeModelId, new_id, validate_model_id
@@ -60,11 +62,17 @@ async def list_models(request: Request) -> JSONResponse:
     return JSONResponse({"object": "list", "data": [model_entry(c) for c in cards]})
 
 
+def _unavailable(port: ClusterPort) -> dict[str, str]:
+    """Cordoned/draining nodes from state, --no-worker ones from their heartbeats."""
+    beats, _ = port.live_telemetry()
+    return unavailable_nodes(port.state.node_maintenance, no_worker_nodes({n: b.system for n, b in beats.items()}))
+
+
 def _dry_run(port: ClusterPort, command: cmd.PlaceInstance) -> Instance:
     state = port.state
     return place_instance(command, state.topology, state.instances, port.node_memory(), state.node_network,
                           instance_id=new_id(), runner_ids=lambda: new_id(), ephemeral_port=49153,
-                          node_names=port.node_names())
+                          node_names=port.node_names(), unavailable=_unavailable(port))
 
 
 async def post_place_instance(request: Request) -> JSONResponse:
@@ -132,7 +140,8 @@ def _previews(request: Request) -> list:
     excluded = [n for n in request.query_params.get("excluded_node_ids", "").split(",") if n]
     state = port.state
     return placement_previews(card, state.topology, port.node_memory(), state.node_network, state.instances,
-                              excluded, node_names=port.node_names(), ephemeral_port=random.randint(49153, 65535))
+                              excluded, node_names=port.node_names(), ephemeral_port=random.randint(49153, 65535),
+                              unavailable=_unavailable(port))
 
 
 async def get_previews(request: Request) -> JSONResponse:

@@ -50,6 +50,7 @@ class DecideContext:
     master_age_s: float = 0.0
     node_engines: Mapping[NodeId, Sequence[str]] = field(default_factory=dict)  # live nodes' engines
     engine: str = "auto"  # inference.engine: which engine serves the auto-placed default model
+    no_worker: frozenset[NodeId] = frozenset()  # live nodes started with --no-worker: never given shards
 
 
 def place(state: State, c: cmd.PlaceInstance, ctx: DecideContext, auto_placed: bool = False) -> list:
@@ -57,7 +58,7 @@ def place(state: State, c: cmd.PlaceInstance, ctx: DecideContext, auto_placed: b
     runners = [ctx.new_id() for _ in range(max(len(state.topology.nodes), 1))]
     events = decide_place_instance(state, c, ctx.node_memory, instance_id=ctx.new_id(), runner_ids=runners,
                                    port=ctx.ring_port, node_names=ctx.node_names, auto_placed=auto_placed,
-                                   node_engines=ctx.node_engines or None)
+                                   node_engines=ctx.node_engines or None, no_worker=ctx.no_worker)
     return [e.model_copy(update={"project": project}) for e in events] if project else events
 
 

@@ -3,7 +3,7 @@
 from collections.abc import Mapping, Sequence
 
 from skulk.errors import NotFound
-from skulk.master.placement import place_instance
+from skulk.master.placement import place_instance, unavailable_nodes
 from skulk.types import commands as cmd
 from skulk.types import events as ev
 from skulk.types.ids import InstanceId, NodeId, RunnerId, TaskId
@@ -21,11 +21,12 @@ def decide_place_instance(
     state: State, c: cmd.PlaceInstance, node_memory: Mapping[NodeId, MemoryUsage], *,
     instance_id: InstanceId, runner_ids: Sequence[RunnerId], port: int,
     node_names: Mapping[NodeId, str] | None = None, auto_placed: bool = False,
-    node_engines: Mapping[NodeId, Sequence[str]] | None = None,
+    node_engines: Mapping[NodeId, Sequence[str]] | None = None, no_worker: frozenset[NodeId] = frozenset(),
 ) -> list:
     instance = place_instance(c, state.topology, state.instances, node_memory, state.node_network,
                               instance_id=instance_id, runner_ids=runner_ids, ephemeral_port=port,
-                              node_names=node_names, node_engines=node_engines)
+                              node_names=node_names, node_engines=node_engines,
+                              unavailable=unavailable_nodes(state.node_maintenance, no_worker))
     return [ev.InstanceCreated(instance=instance, auto_placed=auto_placed)]
 
 

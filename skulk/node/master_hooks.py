@@ -35,4 +35,5 @@ class MasterContext:
             new_id=new_id, ring_port=ring_port(), auto_place=self._auto_place,
             default_card=self._default_card() if self._auto_place else None,
             node_engines={n: tuple(hb.system.engines) for n, hb in live.items()}, engine=self._engine,
+            no_worker=frozenset(n for n, hb in live.items() if not hb.system.has_worker),
         )

@@ -50,6 +50,7 @@ class SystemPerformanceProfile(WireModel):
     accelerator: AcceleratorInfo | None = None
     # inference engines and compute backends installed here ("mlx", "mlx-cpu", "llama_cpp", ...)
     engines: list[Annotated[str, StringConstraints(max_length=32)]] = Field(default_factory=list, max_length=16)
+    has_worker: bool = True  # False for a --no-worker node: placement never gives it shards
 
 
 class DiskUsage(WireModel):

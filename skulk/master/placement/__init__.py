@@ -1,5 +1,6 @@
 """The master's placement planner: pure functions from cluster facts to one new instance."""
 
+from skulk.master.placement.availability import no_worker_nodes, unavailable_nodes
 from skulk.master.placement.errors import PlacementError, PlacementInfoPendingError
 from skulk.master.placement.layers import allocate_layers
 from skulk.master.placement.llama import MULTI_NODE_REFUSAL, auto_instance_meta, card_engines
@@ -14,6 +15,8 @@ __all__ = [
     "allocate_layers",
     "auto_instance_meta",
     "card_engines",
+    "no_worker_nodes",
     "place_instance",
     "placement_previews",
+    "unavailable_nodes",
 ]

@@ -6,7 +6,8 @@ Ids and the ring port come in from the caller, so the same inputs give the same 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from skulk.master.memory_estimate import instance_context_token_limit
-from skulk.master.placement.errors import PlacementError
+from skulk.master.placement.availability import Unavailable, with_reason
+from skulk.master.placement.errors import PlacementError, PlacementInfoPendingError
 from skulk.master.placement.fit import CycleVerdict
 from skulk.master.placement.hosts import ring_hosts
 from skulk.master.placement.layers import layer_ranges
@@ -50,16 +51,44 @@ def place_instance(
     excluded_nodes: Iterable[NodeId] = (),
     node_names: Mapping[NodeId, str] | None = None,
     node_engines: NodeEngines | None = None,
+    unavailable: Unavailable | None = None,
 ) -> Instance:
     """The instance `command` asks for, or a PlacementError / PlacementInfoPendingError.
 
     `excluded_nodes` adds to the command's own list. Runner ids are taken in rank order.
     `node_engines` (None: not known, no filter) keeps each engine to the nodes that have it.
+    `unavailable` (node -> why: cordoned, no worker) are skipped, and a refusal names them.
     """
+    blocked = {n: why for n, why in (unavailable or {}).items() if n in topology.nodes}
+    try:
+        return _place(command, topology, current_instances, node_memory, node_network, instance_id=instance_id,
+                      runner_ids=runner_ids, ephemeral_port=ephemeral_port,
+                      excluded=frozenset(excluded_nodes) | frozenset(blocked), node_names=node_names,
+                      node_engines=node_engines)
+    except (PlacementError, PlacementInfoPendingError) as exc:
+        if not blocked:
+            raise
+        raise with_reason(exc, blocked) from exc
+
+
+def _place(
+    command: PlaceInstance,
+    topology: TopologySnapshot,
+    current_instances: Mapping[InstanceId, Instance],
+    node_memory: Mapping[NodeId, MemoryUsage],
+    node_network: Mapping[NodeId, NodeNetworkInfo],
+    *,
+    instance_id: InstanceId,
+    runner_ids: RunnerIds,
+    ephemeral_port: int,
+    excluded: frozenset[NodeId],
+    node_names: Mapping[NodeId, str] | None,
+    node_engines: NodeEngines | None,
+) -> Instance:
     if instance_id in current_instances:
         raise ValueError(f"instance id {instance_id} is already in use")
     card = command.model_card
-    excluded = frozenset(command.excluded_nodes) | frozenset(excluded_nodes)
+    excluded = frozenset(command.excluded_nodes) | excluded
     if command.instance_meta is InstanceMeta.LlamaRpc:
         check_llama_request(card, command.sharding, command.min_nodes)
         driver = choose_driver(card, topology.nodes, excluded, node_memory, node_engines, node_names)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
+from skulk.master.placement.availability import Unavailable
 from skulk.master.placement.errors import PlacementError, PlacementInfoPendingError
 from skulk.master.placement.llama import LLAMA_CPP, NodeEngines, card_engines
 from skulk.master.placement.place import place_instance
@@ -44,13 +45,14 @@ def placement_previews(
     node_names: Mapping[NodeId, str] | None = None,
     ephemeral_port: int = PREVIEW_PORT,
     node_engines: NodeEngines | None = None,
+    unavailable: Unavailable | None = None,
 ) -> list[PlacementPreview]:
     """Distinct instances per (sharding, meta, width); all refusals of a pair collapse to one."""
     if not topology.nodes:
         return []
     place = _Placer(
         model_card, topology, node_memory, node_network, current_instances,
-        tuple(excluded_nodes), node_names, ephemeral_port, node_engines,
+        tuple(excluded_nodes), node_names, ephemeral_port, node_engines, unavailable,
     )
     previews: dict[tuple[Sharding, InstanceMeta, int], PlacementPreview] = {}
     for sharding in Sharding:
@@ -85,6 +87,7 @@ class _Placer:
     names: Mapping[NodeId, str] | None
     port: int
     engines: NodeEngines | None = None
+    unavailable: Unavailable | None = None  # cordoned / no-worker nodes: skipped, named in refusals
 
     def __call__(self, sharding: Sharding, meta: InstanceMeta, width: int) -> PlacementPreview:
         command = PlaceInstance(
@@ -109,6 +112,7 @@ class _Placer:
                 ephemeral_port=self.port,
                 node_names=self.names,
                 node_engines=self.engines,
+                unavailable=self.unavailable,
             )
         except (PlacementError, PlacementInfoPendingError) as exc:
             return PlacementPreview(
