@@ -26,9 +26,11 @@ from skulk.engine.admission import (  # noqa: F401  (re-exported)
 from skulk.engine.collectives import broadcast_bytes, is_ring_failure, share_tokens
 from skulk.engine.errors import RingPeerLost
 from skulk.engine.loading import LoadedModel
-from skulk.engine.prompt import output_budget, prompt_tokens
+from skulk.engine.prompt import continued_prompt, output_budget
 from skulk.engine.sampling import RequestSampler, sample_rows, spec_from_params
-from skulk.engine.steps import PREFILL_STEP, Request, StepOutput, StreamsOneRequest, Usage, accept_token, output_of
+from skulk.engine.steps import (
+    PREFILL_STEP, Request, StepOutput, StreamsOneRequest, Usage, accept_token, output_of, text_stream,
+)
 from skulk.engine.textstream import TextStream
 from skulk.engine.tracing import TaskTracer
 from skulk.types.tasks import ChatMessage, TextGenerationTaskParams
@@ -86,9 +88,10 @@ class Engine(StreamsOneRequest):
         known = {r.id for r in self._queue} | {a.req.id for a in self._active} | self._expected
         if request_id in known:
             raise ValueError(f"request {request_id} is already submitted")
-        prompt = prompt_tokens(self.loaded.tokenizer, params)
-        max_tokens = output_budget(len(prompt), params.max_output_tokens, self.context_limit)
-        req = Request(request_id, prompt, max_tokens, spec_from_params(params), list(params.stop or []))
+        prompt, prefix = continued_prompt(self.loaded.tokenizer, params)  # prefix: a failover's tokens already sent
+        max_tokens = output_budget(len(prompt), params.max_output_tokens, self.context_limit, already=prefix)
+        req = Request(request_id, prompt, max_tokens, spec_from_params(params), list(params.stop or []),
+                      prefix=prefix)
         if (reply := scripted_reply(params)) is not None:
             req.script = list(self.loaded.tokenizer.encode(reply, add_special_tokens=False)) + [min(self.eos_token_ids)]
         if self.is_leader:
@@ -198,7 +201,7 @@ class Engine(StreamsOneRequest):
         return out
 
     def _prefill(self, req: Request) -> list[StepOutput]:
-        active = _Active(req, RequestSampler(req.sampling), TextStream(self.loaded.tokenizer.detokenizer, req.stop))
+        active = _Active(req, RequestSampler(req.sampling), text_stream(self.loaded.tokenizer.detokenizer, req))
         if self.is_leader:
             self.tracer.since_begin(req.id, "queue", "runner_queue")
         with self.tracer.span([req.id], "prefill", "prefill", prompt_tokens=len(req.prompt)):

@@ -17,9 +17,11 @@ from typing import Any
 from skulk.engine.admission import max_concurrent_from_env, scripted_reply
 from skulk.engine.llama_model import BatchToken, LlamaModel, free_sampler, make_sampler
 from skulk.engine.llama_text import GgufChat, GgufDetokenizer
-from skulk.engine.prompt import output_budget, prompt_tokens
+from skulk.engine.prompt import continued_prompt, output_budget
 from skulk.engine.sampling_spec import spec_from_params
-from skulk.engine.steps import PREFILL_STEP, Request, StepOutput, StreamsOneRequest, Usage, accept_token, output_of
+from skulk.engine.steps import (
+    PREFILL_STEP, Request, StepOutput, StreamsOneRequest, Usage, accept_token, output_of, text_stream,
+)
 from skulk.engine.textstream import TextStream
 from skulk.engine.tracing import TaskTracer
 from skulk.types.tasks import ChatMessage, TextGenerationTaskParams
@@ -60,9 +62,10 @@ class LlamaEngine(StreamsOneRequest):
         known = {r.id for r in self._queue} | {a.req.id for a in self._active}
         if request_id in known:
             raise ValueError(f"request {request_id} is already submitted")
-        prompt = prompt_tokens(self.chat, params)
-        max_tokens = output_budget(len(prompt), params.max_output_tokens, self.context_limit)
-        req = Request(request_id, prompt, max_tokens, spec_from_params(params), list(params.stop or []))
+        prompt, prefix = continued_prompt(self.chat, params, self.model.n_vocab)  # prefix: failover tokens
+        max_tokens = output_budget(len(prompt), params.max_output_tokens, self.context_limit, already=prefix)
+        req = Request(request_id, prompt, max_tokens, spec_from_params(params), list(params.stop or []),
+                      prefix=prefix)
         if (reply := scripted_reply(params)) is not None:
             req.script = self.model.tokenize(reply) + [self.model.eos]
         self._queue.append(req)
@@ -128,7 +131,7 @@ class LlamaEngine(StreamsOneRequest):
     def _prefill(self, req: Request) -> list[StepOutput]:
         self.tracer.since_begin(req.id, "queue", "runner_queue")
         seq = _Seq(req, self._free.pop(0), make_sampler(req.sampling, self.model.n_vocab, req.prompt),
-                   TextStream(GgufDetokenizer(self.model), req.stop))
+                   text_stream(GgufDetokenizer(self.model), req))
         self._active.append(seq)
         with self.tracer.span([req.id], "prefill", "prefill", prompt_tokens=len(req.prompt)):
             prompt = req.prompt

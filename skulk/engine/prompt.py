@@ -41,13 +41,28 @@ def prompt_tokens(tokenizer: "TokenizerWrapper", params: TextGenerationTaskParam
     return list(ids)
 
 
-def output_budget(n_prompt: int, requested: int | None, context_limit: int) -> int:
-    """max tokens for a request; ContextLengthExceeded when prompt + output cannot fit."""
+def continued_prompt(tokenizer: "TokenizerWrapper", params: TextGenerationTaskParams,
+                     n_vocab: int | None = None) -> tuple[list[int], int]:
+    """The templated prompt plus a failover's already-generated tokens, and how many those are."""
+    prefix = list(params.continue_token_ids or [])
+    if n_vocab is not None and any(t >= n_vocab for t in prefix):
+        raise InvalidSamplingParams("continue_token_ids holds a token outside the vocabulary",
+                                    param="continue_token_ids")
+    return prompt_tokens(tokenizer, params) + prefix, len(prefix)
+
+
+def output_budget(n_prompt: int, requested: int | None, context_limit: int, already: int = 0) -> int:
+    """max tokens for a request; ContextLengthExceeded when prompt + output cannot fit.
+
+    `already`: tokens a continued request generated before (part of n_prompt, and of its budget)."""
     if requested is not None and requested <= 0:
         raise InvalidSamplingParams("max_tokens must be > 0", param="max_tokens")
+    total = requested if requested is not None else DEFAULT_MAX_TOKENS if context_limit <= 0 else None
+    if already and total is not None and total <= already:
+        raise InvalidSamplingParams("continue_token_ids already fill max_tokens", param="max_tokens")
     if context_limit <= 0:
-        return requested or DEFAULT_MAX_TOKENS
-    budget = requested if requested is not None else context_limit - n_prompt
+        return (requested or DEFAULT_MAX_TOKENS) - already
+    budget = requested - already if requested is not None else context_limit - n_prompt
     if budget <= 0 or n_prompt + budget > context_limit:
         raise ContextLengthExceeded(
             f"This model's maximum context length is {context_limit} tokens; the request has "

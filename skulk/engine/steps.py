@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from skulk.engine.sampling_spec import SamplingSpec
+from skulk.engine.textstream import TextStream
 
 PREFILL_STEP = 512  # prompt tokens per forward pass; bounds activation memory
 
@@ -41,14 +42,26 @@ class Request:
     sampling: SamplingSpec
     stop: list[str]
     script: list[int] | None = None  # test hook: tokens to emit instead of sampling
+    prefix: int = 0  # a continued request: the prompt's last `prefix` tokens are output already sent
 
     def to_wire(self) -> dict[str, Any]:
         return {"id": self.id, "prompt": self.prompt, "max_tokens": self.max_tokens,
-                "sampling": self.sampling.to_dict(), "stop": self.stop, "script": self.script}
+                "sampling": self.sampling.to_dict(), "stop": self.stop, "script": self.script,
+                "prefix": self.prefix}
 
     @classmethod
     def from_wire(cls, d: dict[str, Any]) -> "Request":
-        return cls(d["id"], d["prompt"], d["max_tokens"], SamplingSpec(**d["sampling"]), d["stop"], d.get("script"))
+        return cls(d["id"], d["prompt"], d["max_tokens"], SamplingSpec(**d["sampling"]), d["stop"], d.get("script"),
+                   int(d.get("prefix") or 0))
+
+
+def text_stream(detokenizer: Any, req: Request) -> TextStream:
+    """A request's text. A continued request replays its prefix first (output discarded: the client
+    has it), so held-back text, a half character and a stop string spanning the seam carry over."""
+    text = TextStream(detokenizer, req.stop)
+    for token in req.prompt[len(req.prompt) - req.prefix:]:
+        text.add(token)
+    return text
 
 
 class StreamsOneRequest:
@@ -71,14 +84,14 @@ class StreamsOneRequest:
 
 def output_of(a: Any, text: str, reason: str | None, token_ids: list[int]) -> StepOutput:
     """`a`: an engine's per-request record (req, generated, text: TextStream)."""
-    usage = Usage(len(a.req.prompt), len(a.generated))
+    usage = Usage(len(a.req.prompt) - a.req.prefix, a.req.prefix + len(a.generated))  # totals, as if uninterrupted
     return StepOutput(a.req.id, text, reason is not None, reason, usage, token_ids, a.text.stopped_by)
 
 
 def accept_token(a: Any, token: int, is_end: Any) -> StepOutput:
     """One sampled token into a request: end of generation, a stop string, the budget, or more."""
     if a.req.script:  # test hook: the scripted reply replaces what was sampled
-        token = a.req.script[min(len(a.generated), len(a.req.script) - 1)]
+        token = a.req.script[min(a.req.prefix + len(a.generated), len(a.req.script) - 1)]
     a.generated.append(token)
     if is_end(token):
         return output_of(a, a.text.finish(), "stop", [token])
