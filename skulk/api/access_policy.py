@@ -25,6 +25,7 @@ _TABLE: list[tuple[str, str, Level]] = [
     ("POST", "/v1/messages", "user"), ("POST", "/v1/embeddings", "user"),
     ("POST", "/v1/cancel/{command_id}", "user"),
     ("GET", "/models", "user"), ("GET", "/v1/models", "user"),
+    ("GET", "/v1/routes", "user"), ("PUT", "/v1/routes", "admin"),
     ("GET", "/ollama/", "user"), ("GET", "/ollama/api/version", "user"),
     *[("POST", f"/ollama/api{mid}/{name}", "user")
       for mid in ("", "/api", "/v1") for name in ("chat", "generate")],

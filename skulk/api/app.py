@@ -18,6 +18,8 @@ from skulk.api import routes_anthropic, routes_responses
 from skulk.api import routes_node, routes_store
 from skulk.api import routes_health, routes_keys, routes_ops, routes_traces
 from skulk.api import routes_audit, routes_projects, routes_usage
+from skulk.api import routes_maintenance
+from skulk.api import routes_routes
 from skulk.api.audit import AuditLog, AuditMiddleware
 from skulk.api.quota import QuotaMiddleware
 from skulk.api.auth import AccessMiddleware
@@ -27,6 +29,7 @@ from skulk.api.errors import EXCEPTION_HANDLERS
 from skulk.api.limits import api_settings
 from skulk.api.metrics import RequestMetricsMiddleware, metrics_for
 from skulk.api.openapi import build_openapi
+from skulk.api.model_routes import is_route_name, routes_of
 from skulk.api.port import ClusterPort
 from skulk.api.routing import RouteSpec
 
@@ -36,7 +39,8 @@ ROUTE_GROUPS: list[list[RouteSpec]] = [routes_dashboard.NEGOTIATED, routes_clust
                                        routes_chat.ROUTES, routes_responses.ROUTES, routes_anthropic.ROUTES, routes_config.ROUTES,
                                        routes_embeddings.ROUTES, routes_ollama.ROUTES, routes_store.ROUTES, routes_node.ROUTES,
                                        routes_ops.ROUTES, routes_traces.ROUTES, routes_keys.ROUTES, routes_health.ROUTES,
-                                       routes_projects.ROUTES, routes_usage.ROUTES, routes_audit.ROUTES,
+                                       routes_projects.ROUTES, routes_usage.ROUTES, routes_audit.ROUTES, routes_routes.ROUTES,
+                                       routes_maintenance.ROUTES,
                                        routes_dashboard.ROUTES]
 
 
@@ -66,7 +70,8 @@ def create_app(cluster: ClusterPort, *, dashboard_base_path: str = "", bind_host
                                allow_methods=["GET", "POST", "PUT", "DELETE"],
                                allow_headers=["authorization", "x-api-key", "content-type"]),
                     Middleware(BodyLimitMiddleware, limit=lambda: api_settings(cluster).max_body_bytes),
-                    Middleware(AccessMiddleware, state=lambda: cluster.state, bind_host=bind_host, usage=usage),
+                    Middleware(AccessMiddleware, state=lambda: cluster.state, bind_host=bind_host, usage=usage,
+                               is_route=lambda name: is_route_name(name, routes_of(cluster))),
                     Middleware(RequestMetricsMiddleware, metrics=metrics_for(cluster)),
                     Middleware(QuotaMiddleware, port=cluster), Middleware(AuditMiddleware, log_=audit)],
     )

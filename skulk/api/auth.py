@@ -121,8 +121,9 @@ def _json_or_untyped(headers: dict[str, str], path: str = "") -> bool:
 class AccessMiddleware:
     def __init__(self, app: ASGIApp, *, state: Callable[[], Any], bind_host: str | None,
                  verifier: KeyVerifier | None = None, now: Callable[[], datetime] | None = None,
-                 usage: KeyUsage | None = None):
+                 usage: KeyUsage | None = None, is_route: Callable[[str], bool] | None = None):
         self.app = app
+        self.is_route = is_route or (lambda name: False)  # route names: the allow-list meets the resolved model
         self.state = state  # the replicated State, read per request
         self.bind_host = bind_host  # None: an in-process app (tests) that no browser can reach
         self.loopback = bind_host is None or is_loopback_bind(bind_host)
@@ -192,7 +193,7 @@ class AccessMiddleware:
             await refusal(scope.get("path", ""), exc.status, exc.message, exc.code)(scope, receive, send)
             return None
         model = _model_of(b"".join(m.get("body", b"") for m in messages))
-        if model is not None and not principal.may_use(model):
+        if model is not None and not principal.may_use(model) and not self.is_route(model):
             count("api.model_refused", principal.key_id)
             exc = Forbidden(f"this API key may not use model {model[:160]!r}")
             await refusal(scope.get("path", ""), exc.status, exc.message, exc.code)(scope, receive, send)

@@ -21,6 +21,7 @@ from skulk.api.sse import comment, event, sse_response
 from skulk.api.tool_calls import Piece, ToolCall
 from skulk.api.limits import FieldNames
 from skulk.api.validation import anthropic_error, check_request, check_servable, read_request, with_anthropic_errors
+from skulk.api.routes_routes import resolve_request
 
 
 def _tool_id(call: ToolCall) -> str:
@@ -121,7 +122,7 @@ async def _sse(out: ParsedOutput, msg_id: str, model: str) -> AsyncIterator[str]
 
 @with_anthropic_errors
 async def create_message(request: Request) -> Response:
-    req = await read_request(request, MessagesRequest, schema_status=400)
+    req = resolve_request(request.app.state.cluster, await read_request(request, MessagesRequest, schema_status=400))
     params = to_task_params(req)
     port = request.app.state.cluster
     check_request(port, params, FieldNames(stop="stop_sequences"))

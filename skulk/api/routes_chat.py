@@ -22,6 +22,7 @@ from skulk.api.sse import DONE, comment, data, sse_response, stats_comment, stat
 from skulk.api.tool_calls import Piece, ToolCall
 from skulk.api.limits import FieldNames
 from skulk.api.validation import check_request, check_servable, chunk_error, read_request
+from skulk.api.routes_routes import resolve_request
 from skulk.errors import NotFound
 from skulk.types.chunks import Usage
 
@@ -89,7 +90,7 @@ async def _sse(out: ParsedOutput, req: ChatCompletionRequest) -> AsyncIterator[s
 
 
 async def _start(request: Request, *, bench: bool = False) -> tuple[ChatCompletionRequest, ParsedOutput]:
-    req = await read_request(request, ChatCompletionRequest)
+    req = resolve_request(_port(request), await read_request(request, ChatCompletionRequest))
     if bench:
         req = req.model_copy(update={"stream": False})
     params = to_task_params(req)

@@ -17,6 +17,7 @@ from skulk.api import quota
 from skulk.api.generation import NEVER_STARTED, TASK_APPEAR_DEADLINE_S
 from skulk.api.port import ClusterPort
 from skulk.api.routing import RouteSpec, read_json_model
+from skulk.api.routes_routes import resolve_request
 from skulk.errors import BadRequest, NotFound, SkulkError, Unavailable
 from skulk.master.serving import instances_for_model
 from skulk.types import commands as cmd
@@ -126,7 +127,7 @@ def _encode(vector: list[float], encoding: str) -> list[float] | str:
 
 
 async def create_embeddings(request: Request) -> JSONResponse:
-    req = await read_json_model(request, EmbeddingsRequest)
+    req = resolve_request(request.app.state.cluster, await read_json_model(request, EmbeddingsRequest))
     if req.dimensions is not None:
         raise BadRequest("'dimensions' is not supported: this model has a fixed size", param="dimensions")
     texts = input_texts(req.input)

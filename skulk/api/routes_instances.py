@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from skulk.api import quota
+from skulk.api.model_routes import RouteView, route_views, routes_of
 from skulk.api.port import ClusterPort
 from skulk.api.routing import RouteSpec, read_json_model
 from skulk.errors import BadRequest, NotFound
@@ -60,6 +61,20 @@ def model_entry(card: ModelCard) -> dict[str, Any]:
 async def list_models(request: Request) -> JSONResponse:
     cards = _port(request).catalog.all()
     return JSONResponse({"object": "list", "data": [model_entry(c) for c in cards]})
+
+
+def route_entry(view: RouteView) -> dict[str, Any]:
+    """A route in /v1/models: an OpenAI model object whose id is the route's name."""
+    return {"id": view.name, "object": "model", "created": 0, "owned_by": "skulk", "route": True,
+            "route_kind": view.kind, "models": list(view.models), "served_by": view.served_by}
+
+
+async def list_models_and_routes(request: Request) -> JSONResponse:
+    """/v1/models: the catalog, then every route and capability route (what `model` may name)."""
+    port = _port(request)
+    cards = port.catalog.all()
+    views = route_views(port.state, routes_of(port), cards)
+    return JSONResponse({"object": "list", "data": [*(model_entry(c) for c in cards), *map(route_entry, views)]})
 
 
 def _unavailable(port: ClusterPort) -> dict[str, str]:
@@ -165,7 +180,7 @@ async def get_placement(request: Request) -> JSONResponse:
 
 ROUTES = [
     RouteSpec("GET", "/models", list_models, "Model card catalog", "models"),
-    RouteSpec("GET", "/v1/models", list_models, "Model card catalog (OpenAI shape)", "models"),
+    RouteSpec("GET", "/v1/models", list_models_and_routes, "Model card catalog and routes (OpenAI shape)", "models"),
     RouteSpec("POST", "/place_instance", post_place_instance, "Place a model on the cluster", "placement",
               request_model=PlaceInstanceParams, status_codes=(200, 400, 404, 503)),
     RouteSpec("POST", "/instance", post_instance, "Create an exact instance", "placement",

@@ -25,6 +25,7 @@ from skulk.api.port import ClusterPort
 from skulk.api.routes_embeddings import card_for, compute_embeddings, input_texts
 from skulk.api.routing import RouteSpec
 from skulk.api.validation import check_request, parse_json_body
+from skulk.api.routes_routes import resolve_request
 from skulk.errors import BadRequest, NotFound, SkulkError
 from skulk.master.serving import instances_for_model
 from skulk.types.downloads import DownloadCompleted
@@ -171,7 +172,7 @@ def _loaded(kind: str, model: str) -> JSONResponse:
 
 @ollama_errors
 async def chat(request: Request) -> Response:
-    req = await _read(request, OllamaChatRequest)
+    req = resolve_request(_port(request), await _read(request, OllamaChatRequest))
     if not req.messages:
         _require_instance(_port(request), req.model)
         return _loaded("chat", req.model)
@@ -184,7 +185,7 @@ async def chat(request: Request) -> Response:
 
 @ollama_errors
 async def generate(request: Request) -> Response:
-    req = await _read(request, OllamaGenerateRequest)
+    req = resolve_request(_port(request), await _read(request, OllamaGenerateRequest))
     if not req.prompt:
         _require_instance(_port(request), req.model)
         return _loaded("generate", req.model)
@@ -199,7 +200,7 @@ async def generate(request: Request) -> Response:
 
 @ollama_errors
 async def embed(request: Request) -> Response:
-    req = await _read(request, OllamaEmbedRequest)
+    req = resolve_request(_port(request), await _read(request, OllamaEmbedRequest))
     if req.dimensions is not None:
         raise BadRequest("'dimensions' is not supported: this model has a fixed size")
     started = time.monotonic()
@@ -211,7 +212,7 @@ async def embed(request: Request) -> Response:
 
 @ollama_errors
 async def embeddings_legacy(request: Request) -> Response:
-    req = await _read(request, OllamaEmbedRequest)
+    req = resolve_request(_port(request), await _read(request, OllamaEmbedRequest))
     chunk = await compute_embeddings(_port(request), req.model, input_texts(req.prompt or "", "prompt"))
     return JSONResponse({"embedding": chunk.embeddings[0]})
 

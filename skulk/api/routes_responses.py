@@ -24,6 +24,7 @@ from skulk.api.sse import comment, event, sse_response
 from skulk.api.tool_calls import Piece, new_id
 from skulk.api.limits import FieldNames
 from skulk.api.validation import check_request, check_servable, chunk_error, read_request
+from skulk.api.routes_routes import resolve_request
 
 
 @dataclass
@@ -136,7 +137,7 @@ def _whole_body(events: _Events, out: ParsedOutput, finish: Finish) -> dict[str,
 
 
 async def create_response(request: Request) -> Response:
-    req = await read_request(request, ResponsesRequest, schema_status=400)
+    req = resolve_request(request.app.state.cluster, await read_request(request, ResponsesRequest, schema_status=400))
     params = to_task_params(req)
     port = request.app.state.cluster
     check_request(port, params, FieldNames(messages="input", max_tokens="max_output_tokens"))

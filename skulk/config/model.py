@@ -4,6 +4,7 @@ The descriptions feed the YAML example, the env-variable table and docs/configur
 so write them for an operator reading the example file.
 """
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -412,11 +413,30 @@ class Settings(ConfigSection):
         default_factory=MetricsHistorySettings,
         description="This node's metric history (per machine, not synced).",
     )
+    routes: tuple[ModelRoute, ...] = Field(
+        (),
+        description="Named model routes, cluster-wide and live: a request whose model is a route's "
+        "name goes to the first of its models with a ready instance (else the first with any). "
+        "E.g. [{name: reasoning, models: [org/big, org/small]}]. Names are unique, without '/', "
+        "and capability:<name> routes (capability:text, capability:embedding) exist implicitly. "
+        "Set them with PUT /v1/routes.",
+    )
     hf_token: str | None = Field(
         None,
         description="Hugging Face token for gated models; stays on this node and is never "
         "shown by GET /config.",
     )
+
+    @field_validator("routes", mode="before")
+    @classmethod
+    def _routes_from_json(cls, value: Any) -> Any:
+        # An env var carries the list as JSON text.
+        return json.loads(value) if isinstance(value, str) and value.strip() else value
+
+    @field_validator("routes")
+    @classmethod
+    def _routes_consistent(cls, value: tuple[ModelRoute, ...]) -> tuple[ModelRoute, ...]:
+        return check_routes(value)
 
     @field_validator("bootstrap_peers", mode="before")
     @classmethod
