@@ -44,6 +44,7 @@ class GenerationFailed(Exception):
 class Generation:
     port: ClusterPort
     params: TextGenerationTaskParams
+    exclude_instances: tuple[str, ...] = ()  # a failover's re-issue: never these instances again
     command: cmd.GenerateText = field(init=False)
     text: list[str] = field(default_factory=list)
     usage: Usage | None = None
@@ -63,7 +64,8 @@ class Generation:
                            param="model")
         key_id = quota.caller_key_id()
         quota.check_model_allowed(self.port.state, key_id, self.params.model)
-        self.command = cmd.GenerateText(task_params=self.params, owner_node=self.port.node_id, key_id=key_id)
+        self.command = cmd.GenerateText(task_params=self.params, owner_node=self.port.node_id, key_id=key_id,
+                                        exclude_instances=list(self.exclude_instances))
         self._recv = self.port.open_stream(self.command.command_id)
         self._started = trio.current_time()
         self._meter = metrics_for(self.port).meter(self._started)
