@@ -125,7 +125,8 @@ class Node:
                              reconcile_params=ReconcileParams(timedelta(seconds=s.node_timeout_seconds),
                                                               timedelta(seconds=grace)),
                              context=self.master_context,
-                             log_min_free_bytes=s.event_log_min_free_bytes)
+                             log_min_free_bytes=s.event_log_min_free_bytes,
+                             webhook_url=lambda: self.ops.settings.notifications.webhook_url)  # live
 
     def _make_supervisor(self, runner_id, instance, *, on_status, on_output, on_traces=None):
         from skulk.runner.supervisor import RunnerSupervisor  # keeps node start-up light

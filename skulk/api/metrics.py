@@ -136,6 +136,12 @@ class NodeCollector:
         for kind, n in snap.get("faults", {}).items():
             faults.add_metric([kind], n)
         yield faults
+        notified = CounterMetricFamily("skulk_notifications", "Webhook notifications this node sent as master, "
+                                       "by outcome (sent, failed after retries, dropped when the queue was full, "
+                                       "retried attempts)", labels=["outcome"])
+        for outcome, n in snap.get("notifications", {}).items():
+            notified.add_metric([outcome], n)
+        yield notified
         yield from _state_gauges(port)
         yield from _usage_counters(port.state)
 

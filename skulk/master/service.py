@@ -15,6 +15,7 @@ from skulk.faults import count, isolate
 from skulk.master.batches import PUSH_BATCH_LIMIT, take_batch
 from skulk.master.decide import ReconcileParams, reconcile
 from skulk.master.dispatch import DecideContext, auto_place, decide, expired_keys
+from skulk.master.notifier import Notifier
 from skulk.master.persistence import MasterPersistence
 from skulk.master.sequencer import Sequencer
 from skulk.master.snapshot_policy import REPLAY_TAIL_RETENTION_EVENTS, SNAPSHOT_EVENT_CADENCE
@@ -46,6 +47,7 @@ class MasterService:
         context: ContextSource | None = None,
         log_min_free_bytes: int = 2 * 1024**3, snapshot_cadence: int = SNAPSHOT_EVENT_CADENCE,
         log_tail_events: int = REPLAY_TAIL_RETENTION_EVENTS,
+        webhook_url: Callable[[], str] | None = None,
     ):
         self.node_id = node_id
         self.session = session
@@ -62,6 +64,9 @@ class MasterService:
         self._last_catch_up: dict[NodeId, float] = {}
         self.started_at = _utc_now()
         self.counters = {"indexed": 0, "commands": 0, "command_errors": 0}
+        # webhooks for what this session sequences (never replayed by a later master)
+        self.notifier = Notifier(webhook_url or (lambda: ""))
+        self._notified_state = self.sequencer.state  # the state before the next commit
         # the event log, State snapshots every `snapshot_cadence` events, compaction after each
         self.persistence = MasterPersistence(log_dir, session, self.counters, cadence=snapshot_cadence,
                                              tail=log_tail_events, free_space_floor_bytes=log_min_free_bytes)
@@ -80,6 +85,7 @@ class MasterService:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self.persistence.run)
+                await nursery.start(self.notifier.run)
                 if self._seed is not None:  # carried facts become event 0 of the new session
                     self._commit([self.sequencer.index(ev.StateSnapshotHydrated(state=self._seed), _utc_now())])
                 nursery.start_soon(self._reconcile_loop)
@@ -134,6 +140,8 @@ class MasterService:
             return
         self.counters["indexed"] += len(indexed)
         self.persistence.append(indexed, self.state)
+        self.notifier.observe(self._notified_state, indexed, self.state)
+        self._notified_state = self.state
         for peer in list(self._pushers):
             self._push_to(peer, indexed)
 

@@ -21,6 +21,7 @@ from skulk.state.telemetry import TelemetryView
 from skulk.types.chunks import ErrorChunk
 from skulk.errors import NotFound, Unavailable
 from skulk.faults import FAULTS
+from skulk.master.notifier import NOTIFY_COUNTS
 from skulk.types.commands import CancelCommand, SetClusterConfig
 from skulk.types.wire import ForwardedCommand
 
@@ -164,7 +165,7 @@ class ClusterFacade:
                 "history_length": self._router.history_length, "event_log_mode": self.event_log_mode,
                 "api_event_log_mode": self.api_event_log_mode,
                 "is_master": self.is_master, "restart_pending": self.restart_pending,
-                "counters": self._counters(), "faults": FAULTS.snapshot()}
+                "counters": self._counters(), "faults": FAULTS.snapshot(), "notifications": NOTIFY_COUNTS.snapshot()}
 
     async def cancel_runner_task(self, runner_id: str, task_id: str) -> dict[str, Any]:
         """Stop one task on one of this node's runners (the diagnostics cancel)."""

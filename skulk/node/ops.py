@@ -59,6 +59,7 @@ class NodeOps:
         api = s.api.model_copy(update={k: getattr(file_settings.api, k) for k in LIVE_API_KEYS})
         self.settings = s.model_copy(update={
             "inference": inference, "api": api, "logging": file_settings.logging, "tracing": file_settings.tracing,
+            "notifications": file_settings.notifications,
             "event_log_min_free_bytes": self._live_floor(file_settings)})
         self._apply_logging()
         self._export_kv_backend()
