@@ -19,6 +19,7 @@ from skulk.api import routes_node, routes_store
 from skulk.api import routes_health, routes_keys, routes_ops, routes_traces
 from skulk.api import routes_audit, routes_projects, routes_usage
 from skulk.api import routes_maintenance
+from skulk.api import routes_maintenance
 from skulk.api import routes_routes
 from skulk.api.audit import AuditLog, AuditMiddleware
 from skulk.api.quota import QuotaMiddleware
@@ -40,6 +41,7 @@ ROUTE_GROUPS: list[list[RouteSpec]] = [routes_dashboard.NEGOTIATED, routes_clust
                                        routes_embeddings.ROUTES, routes_ollama.ROUTES, routes_store.ROUTES, routes_node.ROUTES,
                                        routes_ops.ROUTES, routes_traces.ROUTES, routes_keys.ROUTES, routes_health.ROUTES,
                                        routes_projects.ROUTES, routes_usage.ROUTES, routes_audit.ROUTES, routes_routes.ROUTES,
+                                       routes_maintenance.ROUTES,
                                        routes_maintenance.ROUTES,
                                        routes_dashboard.ROUTES]
 
