@@ -47,6 +47,7 @@ class Generation:
     exclude_instances: tuple[str, ...] = ()  # a failover's re-issue: never these instances again
     command: cmd.GenerateText = field(init=False)
     text: list[str] = field(default_factory=list)
+    token_ids: list[int] = field(default_factory=list)  # what the text came from (failover's prefix)
     usage: Usage | None = None
     finish_reason: str | None = None
     stats: GenerationStats | None = None
@@ -118,6 +119,7 @@ class Generation:
                     self._meter.failed(chunk)
                 raise GenerationFailed(chunk)
             self.text.append(chunk.text)
+            self.token_ids.extend(chunk.token_ids)
             if self._trace is not None:
                 self._trace.token()
             if self._meter is not None:
