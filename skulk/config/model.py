@@ -300,6 +300,24 @@ class DeploymentSettings(ConfigSection):
     )
 
 
+class WarmCacheSettings(ConfigSection):
+    keep_alive_seconds: int | None = Field(
+        None, ge=0, le=366 * 24 * 3600,
+        description="Pause a deployment after this many seconds without a request (its runners free "
+        "their memory; the weights stay staged for a fast wake). A deployment's own keep_alive_seconds "
+        "wins. Empty or 0: never pause. Applies live.",
+    )
+    max_ram_gb: float | None = Field(
+        None, ge=0, le=1 << 20,
+        description="Host memory, per node, that paused deployments' weights may keep warm; over it the "
+        "least recently used paused deployment is dropped to cold (its runners stop). Empty: no cap.",
+    )
+    busy_guard_seconds: float = Field(
+        30.0, ge=0, le=24 * 3600,
+        description="Never pause a deployment used within this many seconds (or with a request in flight).",
+    )
+
+
 CAPABILITY_PREFIX = "capability:"  # implicit routes from the model cards: capability:text, ...
 ROUTE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"  # no "/": a route never shadows a repo id
 MAX_ROUTES = 64
@@ -408,6 +426,9 @@ class Settings(ConfigSection):
     )
     deployments: DeploymentSettings = Field(
         default_factory=DeploymentSettings, description="Deployments and their leases."
+    )
+    warm_cache: WarmCacheSettings = Field(
+        default_factory=WarmCacheSettings, description="Pausing idle deployments and waking them on a request."
     )
     metrics: MetricsHistorySettings = Field(
         default_factory=MetricsHistorySettings,

@@ -30,7 +30,8 @@ NODE_LOCAL_KEYS = frozenset({
 LIVE_KEYS = ("inference.kv_cache_backend", "logging.", "tracing.", "hf_token", "event_log_min_free_bytes",
              "notifications.", "runner.max_restarts", "runner.restart_window_seconds", "deployments.",
              "inference.max_pending_per_instance", "inference.max_concurrent_requests", "api.gateway_enabled",
-             "api.request_timeout_seconds", "api.queue_timeout_seconds", "api.stall_timeout_seconds", "routes")
+             "api.request_timeout_seconds", "api.queue_timeout_seconds", "api.stall_timeout_seconds", "routes",
+             "warm_cache.")
 
 
 def cluster_part(values: dict[str, Any]) -> dict[str, Any]:
