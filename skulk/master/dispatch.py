@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from skulk.config.sync import cluster_part
 from skulk.errors import BadRequest, NotFound, SkulkError
+from skulk.master import deployments
 from skulk.master import limits
 from skulk.master.maintenance import decide_cordon, decide_uncordon
 from skulk.master.placement import auto_instance_meta
@@ -129,7 +130,7 @@ def _refuse_placement(state: State, c: cmd.RefuseInstancePlacement, ctx: DecideC
     deleted, wider = decide_refusal(state, c)
     try:
         after = apply_event(state, deleted[0]) if deleted else state
-        return deleted + (place(after, wider, ctx) if wider else [])
+        return deleted + deployments.retag(place(after, wider, ctx) if wider else [], inst.deployment_id)
     except SkulkError:
         return deleted  # nothing wider fits: the reason stays on the deletion
 
@@ -196,6 +197,11 @@ DECIDERS: dict[type, Callable[[State, object, DecideContext], list]] = {
     cmd.DeleteProject: _without_ctx(limits.decide_delete_project),
     cmd.CordonNode: _without_ctx(decide_cordon),
     cmd.UncordonNode: _without_ctx(decide_uncordon),
+    cmd.CreateDeployment: lambda state, c, ctx: deployments.decide_create(state, c, ctx, place),
+    cmd.DeleteDeployment: deployments.decide_delete,
+    cmd.RestartDeployment: deployments.decide_restart,
+    cmd.ExtendDeploymentLease: deployments.decide_extend,
+    cmd.SetDeploymentPaused: deployments.decide_set_paused,
 }
 
 
@@ -217,9 +223,9 @@ def auto_place(state: State, ctx: DecideContext) -> list:
         return []
     meta = auto_instance_meta(ctx.default_card, ctx.engine, ctx.node_engines)
     command = auto_place_command(state, ctx.default_card, meta)
-    if command is None or not ctx.node_memory:
+    if command is None or not ctx.node_memory or state.deployments:
         return []
-    try:
-        return place(state, command, ctx, auto_placed=True)
+    try:  # a deployment, so the default model comes back after a cold restart
+        return deployments.auto_deployment(state, command, ctx, place)
     except SkulkError:
         return []  # not placeable (yet); try again next pass

@@ -14,7 +14,8 @@ from skulk.errors import SkulkError
 from skulk.faults import count, isolate
 from skulk.master.batches import PUSH_BATCH_LIMIT, take_batch
 from skulk.master.decide import ReconcileParams, reconcile
-from skulk.master.dispatch import DecideContext, auto_place, decide, expired_keys
+from skulk.master import deployments
+from skulk.master.dispatch import DecideContext, auto_place, decide, expired_keys, place
 from skulk.master.notifier import Notifier
 from skulk.master.persistence import MasterPersistence
 from skulk.master.sequencer import Sequencer
@@ -57,6 +58,8 @@ class MasterService:
         self._reconcile_interval = reconcile_interval
         self._context = context or DecideContext
         self._refused: set[str] = set()  # instances widened once already
+        self._backoff: dict[str, deployments.Backoff] = {}  # placement backoff per deployment
+        self._crashes: deque[deployments.Crash] = deque(maxlen=1024)  # runner failures since the last pass
         self.sequencer = Sequencer()
         self.inbox_send, self._inbox = trio.open_memory_channel(INBOX_LIMIT)
         self._pushers: dict[NodeId, trio.MemorySendChannel] = {}
@@ -103,7 +106,9 @@ class MasterService:
         if getattr(msg, "session", None) != self.session:
             return
         if isinstance(msg, LocalEvents):
+            before = self.state
             indexed = self.sequencer.accept(msg.origin, msg.first_origin_idx, msg.events, _utc_now(), peer=peer)
+            self._crashes.extend(deployments.crashes_in(before, indexed, _utc_now()))
             for refusal in self.sequencer.take_refusals():
                 count(refusal.kind, refusal.detail)
             self._commit(indexed)
@@ -220,3 +225,11 @@ class MasterService:
                 self.index_local(reconcile(self.state, now, self.started_at, self._params))
                 self.index_local(auto_place(self.state, self.decide_context(self.node_id)))
                 self.index_local(expired_keys(self.state, now))  # nodes refuse them already
+            with isolate("master.deployments"):
+                self._reconcile_deployments()
+
+    def _reconcile_deployments(self) -> None:
+        crashes, self._crashes = list(self._crashes), deque(maxlen=1024)
+        events, self._backoff = deployments.reconcile_deployments(
+            self.state, self.decide_context(self.node_id), place, self._backoff, crashes)
+        self.index_local(events)

@@ -7,6 +7,8 @@ the API both refuse such an instance with these reasons, before any event exists
 
 import ipaddress
 
+from skulk.types.deployments import MAX_DEPLOYMENTS, Deployment
+from skulk.types.ids import is_valid_model_id
 from skulk.types.instances import MlxJacclInstance, MlxRingInstance
 from skulk.types.shards import TensorShardMetadata
 from skulk.types.state import State
@@ -119,3 +121,16 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def deployment_refusal(state: State, d: Deployment) -> str | None:
+    """Why a deployment someone asks for is refused (bounded, its model known), or None."""
+    if d.deployment_id in state.deployments:
+        return f"deployment {d.deployment_id} already exists"
+    if len(state.deployments) >= MAX_DEPLOYMENTS:
+        return f"the cluster already holds {MAX_DEPLOYMENTS} deployments"
+    if not is_valid_model_id(d.model_id):
+        return f"model id {d.model_id[:160]!r} is not a valid model id"
+    if d.model_card is None or d.model_card.model_id != d.model_id:
+        return f"model {d.model_id} has no model card"
+    return None

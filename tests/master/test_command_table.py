@@ -11,6 +11,7 @@ from skulk.master.sequencer import Sequencer
 from skulk.types import commands as cmd
 from skulk.types import events as ev
 from skulk.types.node import NetworkInterfaceInfo, NodeNetworkInterfaces
+from skulk.types.runners import RunnerReady
 from skulk.types.topology import Connection, SocketConnection
 from skulk.types.tasks import TaskStatus, TextGenerationTaskParams
 from tests.factories import card, ring_instance
@@ -57,6 +58,7 @@ def test_place_instance_uses_the_context_ids_port_and_names():
 def test_serving_commands_create_tasks_owned_by_the_sender_and_cancel_them():
     seq = cluster()
     seq.index(ev.InstanceCreated(instance=ring_instance("i1", ["a"])), T0)
+    seq.index(ev.RunnerStatusUpdated(runner_id="i1-r0", runner_status=RunnerReady()), T0)  # admission: ready only
     [created] = run(seq, cmd.GenerateText(command_id="g", task_params=PARAMS, owner_node="forged"), ctx(sender="a"))
     assert created.task_id == "id0" and created.task.owner_node == "a" and created.task.instance_id == "i1"
     embed = cmd.EmbedText(task_params={"model": "org/tiny", "input": ["x"]})
@@ -116,11 +118,14 @@ def test_auto_place_waits_for_the_cluster_to_settle_and_happens_once():
     assert auto_place(seq.state, ctx(auto_place=True, default_card=card(), master_age_s=1.0)) == []
     assert auto_place(seq.state, ctx(default_card=card(), master_age_s=60)) == []  # switched off
     assert auto_place(seq.state, ctx(auto_place=True, default_card=card(), master_age_s=60, node_memory={})) == []
-    [created] = auto_place(seq.state, settled)
-    assert created.auto_placed
+    deployment, created = auto_place(seq.state, settled)  # a deployment, so it survives a cold restart
+    assert created.auto_placed and deployment.deployment.auto_placed
+    assert created.instance.deployment_id == deployment.deployment.deployment_id
+    seq.index(deployment, T0)
     seq.index(created, T0)
     assert auto_place(seq.state, settled) == []
     seq.index(ev.InstanceDeleted(instance_id=created.instance.instance_id), T0)
+    seq.index(ev.DeploymentDeleted(deployment_id=deployment.deployment.deployment_id), T0)
     assert auto_place(seq.state, settled) == []  # deleting it is respected
 
 

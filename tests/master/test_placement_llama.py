@@ -123,7 +123,7 @@ def test_card_engines_default_from_the_weights():
 def test_auto_place_serves_the_default_model_with_llama_cpp_on_linux():
     seq = cluster()
     settled = dict(auto_place=True, default_card=gguf_card(), master_age_s=AUTO_PLACE_AFTER_S)
-    [created] = auto_place(seq.state, ctx(node_engines={"a": LINUX}, **settled))
+    _, created = auto_place(seq.state, ctx(node_engines={"a": LINUX}, **settled))
     assert isinstance(created.instance, LlamaRpcInstance) and created.auto_placed
-    [created] = auto_place(seq.state, ctx(node_engines={"a": LINUX}, engine="mlx", **settled))
+    _, created = auto_place(seq.state, ctx(node_engines={"a": LINUX}, engine="mlx", **settled))
     assert isinstance(created.instance, MlxRingInstance)
