@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from skulk.api.anthropic_models import MessagesRequest, to_task_params
-from skulk.api.generation import Generation, GenerationFailed
+from skulk.api.failover import FailoverGeneration
+from skulk.api.generation import GenerationFailed
 from skulk.api.output import Finish, ParsedOutput, collect_unless_disconnected
 from skulk.api.routing import RouteSpec
 from skulk.api.sse import comment, event, sse_response
@@ -127,7 +128,7 @@ async def create_message(request: Request) -> Response:
     port = request.app.state.cluster
     check_request(port, params, FieldNames(stop="stop_sequences"))
     check_servable(port.state, params)
-    gen = await Generation(port, params).start()
+    gen = await FailoverGeneration(port, params).start()
     out = ParsedOutput(gen, parse_tools=req.uses_tools)
     msg_id = "msg_" + gen.command_id.replace("-", "")
     if req.stream:

@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from skulk.api.chat_models import ChatCompletionRequest, to_task_params
-from skulk.api.generation import Generation, GenerationFailed
+from skulk.api.failover import FailoverGeneration
+from skulk.api.generation import GenerationFailed
 from skulk.api.output import Finish, ParsedOutput, collect_unless_disconnected
 from skulk.api.port import ClusterPort
 from skulk.api.routing import RouteSpec
@@ -98,7 +99,7 @@ async def _start(request: Request, *, bench: bool = False) -> tuple[ChatCompleti
     check_request(port, params, FieldNames(max_tokens="max_completion_tokens" if req.max_completion_tokens
                                            else "max_tokens"))
     check_servable(port.state, params)
-    gen = await Generation(port, params).start()
+    gen = await FailoverGeneration(port, params).start()
     return req, ParsedOutput(gen, parse_tools=req.uses_tools)
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
+from skulk.api.failover import FailoverGeneration
 from skulk.api.generation import KEEPALIVE_S, Generation, GenerationFailed
 from skulk.api.limits import FieldNames
 from skulk.api.ollama_models import (
@@ -179,7 +180,7 @@ async def chat(request: Request) -> Response:
     _require_generator(_port(request), req.model)
     params = chat_params(req)
     check_request(_port(request), params, _names("messages"))
-    gen = Generation(_port(request), params)
+    gen = FailoverGeneration(_port(request), params)
     return await _respond(gen, "chat", req.model, req.stream)
 
 
@@ -192,7 +193,7 @@ async def generate(request: Request) -> Response:
     _require_generator(_port(request), req.model)
     params = generate_params(req)
     check_request(_port(request), params, _names("prompt"))
-    gen = Generation(_port(request), params)
+    gen = FailoverGeneration(_port(request), params)
     return await _respond(gen, "generate", req.model, req.stream)
 
 

@@ -15,7 +15,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from skulk.api.generation import Generation, GenerationFailed
+from skulk.api.failover import FailoverGeneration
+from skulk.api.generation import GenerationFailed
 from skulk.api.output import Finish, ParsedOutput, collect_unless_disconnected
 from skulk.api.responses_models import (ResponsesRequest, call_item, message_item, reasoning_item,
                                         response_object, to_task_params)
@@ -142,7 +143,7 @@ async def create_response(request: Request) -> Response:
     port = request.app.state.cluster
     check_request(port, params, FieldNames(messages="input", max_tokens="max_output_tokens"))
     check_servable(port.state, params)
-    gen = await Generation(port, params).start()
+    gen = await FailoverGeneration(port, params).start()
     out = ParsedOutput(gen, parse_tools=req.uses_tools)
     events = _Events(req, f"resp_{gen.command_id.replace('-', '')}", int(time.time()))
     if req.stream:
