@@ -15,6 +15,7 @@ from skulk.errors import BadRequest, NotFound, SkulkError
 from skulk.master import deployments
 from skulk.master import limits
 from skulk.master.maintenance import decide_cordon, decide_uncordon
+from skulk.master.purge import decide_forget_nodes
 from skulk.master.placement import auto_instance_meta
 from skulk.master.serving import (
     auto_place_command, decide_cancel_command, decide_embed_text, decide_finish_command,
@@ -197,6 +198,7 @@ DECIDERS: dict[type, Callable[[State, object, DecideContext], list]] = {
     cmd.DeleteProject: _without_ctx(limits.decide_delete_project),
     cmd.CordonNode: _without_ctx(decide_cordon),
     cmd.UncordonNode: _without_ctx(decide_uncordon),
+    cmd.ForgetNodes: lambda state, c, ctx: decide_forget_nodes(state, c, ctx.node_memory),  # live: kept
     cmd.CreateDeployment: lambda state, c, ctx: deployments.decide_create(state, c, ctx, place),
     cmd.DeleteDeployment: deployments.decide_delete,
     cmd.RestartDeployment: deployments.decide_restart,

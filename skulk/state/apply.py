@@ -218,6 +218,18 @@ def apply_node_uncordoned(state: State, e: ev.NodeUncordoned) -> State:
     return _with(state, node_maintenance=_without(state.node_maintenance, e.node_id))
 
 
+def apply_nodes_forgotten(state: State, e: ev.NodesForgotten) -> State:
+    topology = state.topology
+    for node in e.node_ids:
+        topology = remove_node(topology, node)
+    gone = e.node_ids
+    return _with(state, topology=topology, last_seen=_without(state.last_seen, *gone),
+                 downloads=_without(state.downloads, *gone), node_network=_without(state.node_network, *gone),
+                 node_thunderbolt=_without(state.node_thunderbolt, *gone),
+                 node_thunderbolt_bridge=_without(state.node_thunderbolt_bridge, *gone),
+                 node_maintenance=_without(state.node_maintenance, *gone))
+
+
 def apply_deployment_created(state: State, e: ev.DeploymentCreated) -> State:
     d = e.deployment
     return _with(state, deployments={**state.deployments, d.deployment_id: d})
@@ -277,6 +289,7 @@ _HANDLERS: dict[type, Callable[[State, Any], State]] = {
     ev.RequestRejected: apply_request_rejected,
     ev.NodeCordoned: apply_node_cordoned,
     ev.NodeUncordoned: apply_node_uncordoned,
+    ev.NodesForgotten: apply_nodes_forgotten,
     ev.DeploymentCreated: apply_deployment_created,
     ev.DeploymentUpdated: apply_deployment_updated,
     ev.DeploymentStatusChanged: apply_deployment_status_changed,

@@ -126,6 +126,12 @@ class UncordonNode(_Command):
     node_id: NodeId
 
 
+class ForgetNodes(_Command):
+    """Drop what state holds about nodes that are gone (None: every such node); live ones are kept."""
+
+    node_ids: list[NodeId] | None = Field(default=None, max_length=1024)
+
+
 class CreateDeployment(_Command):
     """Desired state: the master fills status, times and restarts; `deployment_id` is the caller's."""
 
@@ -158,6 +164,6 @@ Command = tagged_union(
     TestCommand, PlaceInstance, CreateInstance, DeleteInstance, GenerateText, EmbedText, CancelCommand,
     FinishCommand, SetTracingEnabled, RefuseInstancePlacement, SetClusterConfig, PurgeStaging,
     CreateApiKey, RevokeApiKey, TouchApiKeys, CreateProject, DeleteProject,
-    CordonNode, UncordonNode,
+    CordonNode, UncordonNode, ForgetNodes,
     CreateDeployment, DeleteDeployment, RestartDeployment, ExtendDeploymentLease, SetDeploymentPaused,
 )

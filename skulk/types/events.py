@@ -204,6 +204,12 @@ class NodeUncordoned(_Event):
     node_id: NodeId
 
 
+class NodesForgotten(_Event):
+    """An operator purged these gone nodes: state keeps nothing about them."""
+
+    node_ids: list[NodeId] = Field(max_length=1024)
+
+
 class DeploymentCreated(_Event):
     deployment: Deployment
 
@@ -241,7 +247,7 @@ Event = tagged_union(
     CustomModelCardDeleted, ChunkGenerated, StateSnapshotHydrated, ClusterConfigChanged,
     StagingPurgeRequested, TracesCollected, TracesMerged, ApiKeyCreated, ApiKeyRevoked, ApiKeysTouched,
     ProjectCreated, ProjectDeleted, UsageRecorded, RequestRejected,
-    NodeCordoned, NodeUncordoned,
+    NodeCordoned, NodeUncordoned, NodesForgotten,
     DeploymentCreated, DeploymentUpdated, DeploymentStatusChanged, DeploymentDeleted, LeaseExpiring,
     LeaseExpired,
 )
