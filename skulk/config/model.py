@@ -10,23 +10,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from skulk.config.section import ConfigSection
+from skulk.config.warm_cache import WarmCacheSettings
+
 InferenceEngine = Literal["auto", "mlx", "llama_cpp"]
 KvCacheBackend = Literal["default", "mlx_quantized", "turboquant", "turboquant_adaptive", "optiq"]
-
-
-class ConfigSection(BaseModel):
-    """Base of every settings model: immutable, and unknown keys are errors, not ignored."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        # Lax mode would read `api_port: true` as 1; a boolean there is always a mistake.
-        annotation = cls.model_fields[info.field_name].annotation
-        if isinstance(value, bool) and annotation in (int, float, int | None, float | None):
-            raise ValueError("Input should be a number, not a boolean")
-        return value
 
 
 class ClusterSettings(ConfigSection):
@@ -297,24 +285,6 @@ class DeploymentSettings(ConfigSection):
         300.0, ge=0, le=7 * 24 * 3600,
         description="How long before a deployment's lease ends the master raises the lease-expiring "
         "warning (capped to the lease itself). Applies live.",
-    )
-
-
-class WarmCacheSettings(ConfigSection):
-    keep_alive_seconds: int | None = Field(
-        None, ge=0, le=366 * 24 * 3600,
-        description="Pause a deployment after this many seconds without a request (its runners free "
-        "their memory; the weights stay staged for a fast wake). A deployment's own keep_alive_seconds "
-        "wins. Empty or 0: never pause. Applies live.",
-    )
-    max_ram_gb: float | None = Field(
-        None, ge=0, le=1 << 20,
-        description="Host memory, per node, that paused deployments' weights may keep warm; over it the "
-        "least recently used paused deployment is dropped to cold (its runners stop). Empty: no cap.",
-    )
-    busy_guard_seconds: float = Field(
-        30.0, ge=0, le=24 * 3600,
-        description="Never pause a deployment used within this many seconds (or with a request in flight).",
     )
 
 
