@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from skulk.config.sync import cluster_part
 from skulk.errors import BadRequest, NotFound, SkulkError
 from skulk.master import deployments
-from skulk.master import limits
+from skulk.master import limits, warm_cache
 from skulk.master.maintenance import decide_cordon, decide_uncordon
 from skulk.master.purge import decide_forget_nodes
 from skulk.master.placement import auto_instance_meta
@@ -212,7 +212,7 @@ def decide(state: State, command, ctx: DecideContext) -> list:
     decider = DECIDERS.get(type(command))
     if decider is None:
         raise NotFound(f"unknown command {type(command).__name__}")
-    return decider(state, command, ctx)
+    return warm_cache.with_wakes(state, decider(state, command, ctx))  # a request wakes a paused deployment
 
 
 def decide_command(state: State, command, ctx: DecideContext | None = None) -> list:

@@ -14,7 +14,7 @@ from skulk.errors import SkulkError
 from skulk.faults import count, isolate
 from skulk.master.batches import PUSH_BATCH_LIMIT, take_batch
 from skulk.master.decide import ReconcileParams, reconcile
-from skulk.master import deployments
+from skulk.master import deployments, warm_cache
 from skulk.master.dispatch import DecideContext, auto_place, decide, expired_keys, place
 from skulk.master.notifier import Notifier
 from skulk.master.persistence import MasterPersistence
@@ -66,6 +66,7 @@ class MasterService:
         self._sizes: OrderedDict[int, int] = OrderedDict()  # encoded size by index, for push batches
         self._last_catch_up: dict[NodeId, float] = {}
         self.started_at = _utc_now()
+        self.uses = warm_cache.UseTracker(since=self.started_at)  # deployments' last requests, for pausing
         self.counters = {"indexed": 0, "commands": 0, "command_errors": 0}
         # webhooks for what this session sequences (never replayed by a later master)
         self.notifier = Notifier(webhook_url or (lambda: ""))
@@ -147,6 +148,7 @@ class MasterService:
         self.persistence.append(indexed, self.state)
         self.notifier.observe(self._notified_state, indexed, self.state)
         self._notified_state = self.state
+        self.uses.observe(self.state, indexed, _utc_now())
         for peer in list(self._pushers):
             self._push_to(peer, indexed)
 
@@ -227,6 +229,8 @@ class MasterService:
                 self.index_local(expired_keys(self.state, now))  # nodes refuse them already
             with isolate("master.deployments"):
                 self._reconcile_deployments()
+            with isolate("master.warm_cache"):
+                self.index_local(warm_cache.warm_events(self.state, _utc_now(), self.uses.last_used, self.started_at))
 
     def _reconcile_deployments(self) -> None:
         crashes, self._crashes = list(self._crashes), deque(maxlen=1024)
