@@ -19,10 +19,12 @@ from skulk.api import routes_node, routes_store
 from skulk.api import routes_health, routes_keys, routes_ops, routes_traces
 from skulk.api import routes_audit, routes_projects, routes_usage
 from skulk.api import routes_maintenance
-from skulk.api import routes_maintenance
+from skulk.api import routes_deployments
+from skulk.api import routes_metrics_history, routes_purge
 from skulk.api import routes_routes
 from skulk.api.audit import AuditLog, AuditMiddleware
 from skulk.api.quota import QuotaMiddleware
+from skulk.api.gateway import GatewayMiddleware
 from skulk.api.auth import AccessMiddleware
 from skulk.state.api_keys import KeyUsage
 from skulk.api.body_limit import BodyLimitMiddleware
@@ -32,6 +34,7 @@ from skulk.api.metrics import RequestMetricsMiddleware, metrics_for
 from skulk.api.openapi import build_openapi
 from skulk.api.model_routes import is_route_name, routes_of
 from skulk.api.port import ClusterPort
+from skulk.api.priority import PriorityMiddleware
 from skulk.api.routing import RouteSpec
 
 # First match wins: the dashboard's Accept-negotiated paths (/models) go first, and its pages and
@@ -41,8 +44,8 @@ ROUTE_GROUPS: list[list[RouteSpec]] = [routes_dashboard.NEGOTIATED, routes_clust
                                        routes_embeddings.ROUTES, routes_ollama.ROUTES, routes_store.ROUTES, routes_node.ROUTES,
                                        routes_ops.ROUTES, routes_traces.ROUTES, routes_keys.ROUTES, routes_health.ROUTES,
                                        routes_projects.ROUTES, routes_usage.ROUTES, routes_audit.ROUTES, routes_routes.ROUTES,
-                                       routes_maintenance.ROUTES,
-                                       routes_maintenance.ROUTES,
+                                       routes_maintenance.ROUTES, routes_deployments.ROUTES,
+                                       routes_metrics_history.ROUTES, routes_purge.ROUTES,
                                        routes_dashboard.ROUTES]
 
 
@@ -70,12 +73,14 @@ def create_app(cluster: ClusterPort, *, dashboard_base_path: str = "", bind_host
         # CORS outermost so its preflight answers need no key; no origin is granted unless listed.
         middleware=[Middleware(CORSMiddleware, allow_origins=list(api_settings(cluster).cors_origins),
                                allow_methods=["GET", "POST", "PUT", "DELETE"],
-                               allow_headers=["authorization", "x-api-key", "content-type"]),
+                               allow_headers=["authorization", "x-api-key", "content-type", "x-skulk-priority"]),
                     Middleware(BodyLimitMiddleware, limit=lambda: api_settings(cluster).max_body_bytes),
                     Middleware(AccessMiddleware, state=lambda: cluster.state, bind_host=bind_host, usage=usage,
                                is_route=lambda name: is_route_name(name, routes_of(cluster))),
                     Middleware(RequestMetricsMiddleware, metrics=metrics_for(cluster)),
-                    Middleware(QuotaMiddleware, port=cluster), Middleware(AuditMiddleware, log_=audit)],
+                    Middleware(GatewayMiddleware, enabled=lambda: api_settings(cluster).gateway_enabled),
+                    Middleware(QuotaMiddleware, port=cluster), Middleware(AuditMiddleware, log_=audit),
+                    Middleware(PriorityMiddleware, port=cluster)],
     )
     app.state.cluster = cluster
     app.state.key_usage = usage

@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 import trio
 
 from skulk.api import quota
+from skulk.api.deadlines import Deadlines
+from skulk.api.limits import api_settings
 from skulk.api.metrics import GenerationMeter, metrics_for
 from skulk.api.port import ClusterPort
+from skulk.api.priority import current_priority
 from skulk.api.request_trace import RequestTracer
 from skulk.errors import NotFound, SkulkError
 from skulk.master.serving import instances_for_model
@@ -58,6 +61,8 @@ class Generation:
     _meter: GenerationMeter | None = None
     _first_token_at: float | None = None
     _trace: RequestTracer | None = None
+    _deadlines: Deadlines | None = None
+    _expired: bool = False  # ended by a deadline: the task is cancelled, not finished
 
     async def start(self) -> "Generation":
         if not instances_for_model(self.port.state, self.params.model):
@@ -65,15 +70,18 @@ class Generation:
                            param="model")
         key_id = quota.caller_key_id()
         quota.check_model_allowed(self.port.state, key_id, self.params.model)
+        await quota.admit_here(self.port, self.params.model, self.exclude_instances)  # 503 / 429 before asking
         self.command = cmd.GenerateText(task_params=self.params, owner_node=self.port.node_id, key_id=key_id,
-                                        exclude_instances=list(self.exclude_instances))
+                                        exclude_instances=list(self.exclude_instances),
+                                        priority=current_priority())
         self._recv = self.port.open_stream(self.command.command_id)
         self._started = trio.current_time()
+        self._deadlines = Deadlines.of(api_settings(self.port), stream=self.params.stream, now=self._started)
         self._meter = metrics_for(self.port).meter(self._started)
         self._trace = RequestTracer(self.port, self.command.command_id, self.params.model)
-        await self.port.send_command(self.command)
-        if quota.limited(self.port.state, key_id):  # a refusal must be a 429 before any stream starts
-            try:
+        with quota.outstanding(self.port, self.params.model):
+            await self.port.send_command(self.command)
+            try:  # a refusal must be a 429/503 before any stream starts
                 await quota.await_admission(self.port, self.command_id)
             except SkulkError:
                 self.port.close_stream(self.command_id)  # refused: no task to finish or cancel
@@ -93,6 +101,7 @@ class Generation:
         assert self._recv is not None
         deadline = trio.current_time() + keepalive
         while trio.current_time() < deadline:
+            self._check_deadlines()
             # Poll finely until the task shows up, so a trace's queue wait is accurate.
             step = 1.0 if self._task_seen() else 0.05
             with trio.move_on_after(min(step, deadline - trio.current_time())):
@@ -105,6 +114,14 @@ class Generation:
                 self.done = True
                 raise GenerationFailed(NEVER_STARTED)
         return None
+
+    def _check_deadlines(self) -> None:
+        expired = self._deadlines.expired(trio.current_time()) if self._deadlines is not None else None
+        if expired is not None:
+            self.done = self._expired = True
+            if self._meter is not None:
+                self._meter.failed(expired)
+            raise GenerationFailed(expired)
 
     async def events(self, keepalive: float = KEEPALIVE_S) -> AsyncIterator[TokenChunk | None]:
         """Token chunks as they come; None after each `keepalive` seconds of silence."""
@@ -126,6 +143,8 @@ class Generation:
                 self._meter.chunk(chunk, trio.current_time())
             now = trio.current_time()
             self._first_token_at = self._first_token_at or now
+            if self._deadlines is not None:
+                self._deadlines.token(now)
             if chunk.finish_reason is not None:
                 self.done = True
                 self.finish_reason, self.usage, self.stop_sequence = chunk.finish_reason, chunk.usage, chunk.stop_sequence
@@ -147,7 +166,7 @@ class Generation:
                 self._trace.save(outcome=outcome, finishReason=self.finish_reason,
                                  promptTokens=usage.prompt_tokens, completionTokens=usage.completion_tokens)
             with trio.move_on_after(5):
-                if self.done:
+                if self.done and not self._expired:
                     await self.port.send_command(cmd.FinishCommand(finished_command_id=self.command_id,
                                                                    usage=self.usage))
                 else:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from skulk.config.model import CAPABILITY_PREFIX, ModelRoute, check_routes
+from skulk.config.routes import CAPABILITY_PREFIX, ModelRoute, check_routes
 from skulk.errors import NotFound, SkulkError
 from skulk.master.serving import instance_is_ready
 from skulk.types.models import ModelCard

@@ -18,6 +18,7 @@ from skulk.master.limits import open_requests
 from skulk.state.usage import project_series, windows
 from skulk.types import commands as cmd
 from skulk.types.projects import LIMIT_BOUND, MAX_ALLOWED_MODELS, PROJECT_NAME_PATTERN, ProjectPolicy
+from skulk.types.priority import Priority
 from skulk.types.state import State
 
 REPLICATION_WAIT_S = 10.0  # the master answers in milliseconds; a session change takes seconds
@@ -32,6 +33,7 @@ class CreateProjectParams(BaseModel):
     tokens_per_minute: int | None = _Limit
     max_instances: int | None = _Limit
     allowed_models: list[str] | None = Field(default=None, max_length=MAX_ALLOWED_MODELS)
+    priority: Priority | None = None  # high | normal | low: its keys' requests, and their ceiling
 
 
 def _port(request: Request) -> ClusterPort:

@@ -33,6 +33,7 @@ from skulk.engine.steps import (
 )
 from skulk.engine.textstream import TextStream
 from skulk.engine.tracing import TaskTracer
+from skulk.engine.waiting import WaitingQueue
 from skulk.types.tasks import ChatMessage, TextGenerationTaskParams
 
 
@@ -63,7 +64,7 @@ class Engine(StreamsOneRequest):
         self.context_limit = loaded.context_length if context_limit is None else context_limit
         self.eos_token_ids = set(eos_token_ids or loaded.tokenizer.eos_token_ids)
         self.prefill_step = prefill_step
-        self._queue: deque[Request] = deque()
+        self._queue: WaitingQueue[Request] = WaitingQueue()  # rank 0: high priority first, FIFO within one
         self._cancels: list[str] = []
         self._expected: set[str] = set()  # followers: submitted here, not yet admitted by rank 0
         self._settled: deque[str] = deque(maxlen=4096)  # followers: admitted/cancelled before submit
@@ -83,7 +84,8 @@ class Engine(StreamsOneRequest):
 
     # ----- requests in -----
 
-    def submit(self, request_id: str, params: TextGenerationTaskParams, trace: bool = False) -> int:
+    def submit(self, request_id: str, params: TextGenerationTaskParams, trace: bool = False,
+               priority: str | None = None) -> int:
         """Queue a request; returns its prompt token count. Raises ContextLengthExceeded etc."""
         known = {r.id for r in self._queue} | {a.req.id for a in self._active} | self._expected
         if request_id in known:
@@ -95,7 +97,7 @@ class Engine(StreamsOneRequest):
         if (reply := scripted_reply(params)) is not None:
             req.script = list(self.loaded.tokenizer.encode(reply, add_special_tokens=False)) + [min(self.eos_token_ids)]
         if self.is_leader:
-            self._queue.append(req)
+            self._queue.push(req, priority)
         elif request_id in self._settled:
             self._settled.remove(request_id)  # rank 0 already admitted it; nothing to wait for
         else:
@@ -146,11 +148,11 @@ class Engine(StreamsOneRequest):
         cancels: list[str] = []
         if self.is_leader:
             cancels, self._cancels = self._cancels, []
-            self._queue = deque(r for r in self._queue if r.id not in cancels)
+            self._queue.remove(cancels)
             running = [a for a in self._active if a.req.id not in cancels]
             room = self.max_concurrent - len(running)
             while self._queue and len(admit) < room:
-                admit.append(self._queue.popleft())
+                admit.append(self._queue.pop())
         if not self.distributed:
             return admit, cancels
         payload = None

@@ -10,7 +10,6 @@ llama_decode advances every active sequence by one token (one row per sequence i
 A request that ends (stop, length, cancel) frees its sequence's KV cells and its slot.
 """
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +23,7 @@ from skulk.engine.steps import (
 )
 from skulk.engine.textstream import TextStream
 from skulk.engine.tracing import TaskTracer
+from skulk.engine.waiting import WaitingQueue
 from skulk.types.tasks import ChatMessage, TextGenerationTaskParams
 
 @dataclass
@@ -48,7 +48,7 @@ class LlamaEngine(StreamsOneRequest):
         self.context_limit = limit
         self.prefill_step = max(1, min(prefill_step, model.n_batch))
         self._free = list(range(model.n_seq))
-        self._queue: deque[Request] = deque()
+        self._queue: WaitingQueue[Request] = WaitingQueue()  # high priority first, FIFO within one
         self._cancels: list[str] = []
         self._active: list[_Seq] = []
         self._spill: list[StepOutput] = []
@@ -57,7 +57,8 @@ class LlamaEngine(StreamsOneRequest):
 
     # ----- requests in -----
 
-    def submit(self, request_id: str, params: TextGenerationTaskParams, trace: bool = False) -> int:
+    def submit(self, request_id: str, params: TextGenerationTaskParams, trace: bool = False,
+               priority: str | None = None) -> int:
         """Queue a request; returns its prompt token count. Raises ContextLengthExceeded etc."""
         known = {r.id for r in self._queue} | {a.req.id for a in self._active}
         if request_id in known:
@@ -68,7 +69,7 @@ class LlamaEngine(StreamsOneRequest):
                       prefix=prefix)
         if (reply := scripted_reply(params)) is not None:
             req.script = self.model.tokenize(reply) + [self.model.eos]
-        self._queue.append(req)
+        self._queue.push(req, priority)
         if trace:
             self.tracer.begin(request_id)
         return len(prompt)
@@ -95,7 +96,7 @@ class LlamaEngine(StreamsOneRequest):
         if self._active:
             out += self._decode()
         while self._queue and self._free and len(self._active) < self.max_concurrent:
-            out += self._prefill(self._queue.popleft())
+            out += self._prefill(self._queue.pop())
         return out
 
     def _apply_cancels(self) -> list[StepOutput]:
@@ -103,8 +104,7 @@ class LlamaEngine(StreamsOneRequest):
         if not cancels:
             return []
         out = []
-        queued = [r for r in self._queue if r.id in cancels]
-        self._queue = deque(r for r in self._queue if r.id not in cancels)
+        queued = self._queue.remove(cancels)
         for r in queued:
             out.append(StepOutput(r.id, "", True, "cancelled", Usage(0, 0), []))
         for a in [a for a in self._active if a.req.id in cancels]:

@@ -14,6 +14,7 @@ stdin (send every request to every rank; rank 0 decides, followers use it to kno
     {"op": "generate", "id": str, "params": TextGenerationTaskParams fields (snake or camelCase)}
     {"op": "embed", "id": str, "params": TextEmbeddingTaskParams fields}   embedding models only
         either may carry "trace": true: this rank then reports the request's spans (below)
+        "generate" may carry "priority": "high"|"normal"|"low": rank 0 admits queued requests in that order
     {"op": "cancel", "id": str}          honoured by rank 0 only
     {"op": "warmup"}                      a tiny generation; send to all ranks
     {"op": "shutdown"}                    or close stdin
@@ -127,7 +128,7 @@ def _handle(msg: dict[str, Any], engine: Engine, out: BinaryIO) -> bool:
     if op == "generate":
         try:
             params = TextGenerationTaskParams.model_validate(msg.get("params") or {})
-            engine.submit(str(msg["id"]), params, trace=bool(msg.get("trace")))
+            engine.submit(str(msg["id"]), params, trace=bool(msg.get("trace")), priority=msg.get("priority"))
         except SkulkError as e:
             write_frame(out, {"op": "error", "id": msg.get("id"), "code": e.code, "message": e.message})
         except (ValueError, KeyError) as e:

@@ -1,8 +1,11 @@
 """Pure master decisions for placement and serving commands."""
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from skulk.errors import NotFound
+from skulk.master import admission
+from skulk.master.limits import finish_usage
 from skulk.master.placement import place_instance, unavailable_nodes
 from skulk.types import commands as cmd
 from skulk.types import events as ev
@@ -40,32 +43,29 @@ def instances_for_model(state: State, model_id: str) -> list[InstanceId]:
     return sorted(iid for iid, inst in state.instances.items() if inst.shard_assignments.model_id == model_id)
 
 
-def choose_instance(state: State, model_id: str, exclude: Sequence[InstanceId] = ()) -> InstanceId:
-    """A ready instance of the model with the fewest open tasks (else any instance of it)."""
+def choose_instance(state: State, model_id: str, exclude: Sequence[InstanceId] = (),
+                    owner_node: NodeId | None = None) -> InstanceId:
+    """The ready instance with the fewest open tasks, the owner's own first on a tie (see
+    skulk.master.admission); else the least loaded instance of the model."""
     candidates = [iid for iid in instances_for_model(state, model_id) if iid not in exclude]
     if not candidates:
         raise NotFound(f"No instance found for model {model_id}", code="model_not_found")
-    load = {iid: 0 for iid in candidates}
-    for task in state.tasks.values():
-        if task.instance_id in load and task.task_status in ACTIVE:
-            load[task.instance_id] += 1
-    ready = [iid for iid in candidates if instance_is_ready(state, iid)] or candidates
-    return min(ready, key=lambda iid: (load[iid], iid))
+    load = admission.depths(state)
+    return admission.pick(state, model_id, owner_node, exclude=exclude) or min(candidates, key=lambda i: (load[i], i))
 
 
 def decide_generate_text(state: State, c: cmd.GenerateText, *, task_id: TaskId) -> list:
-    instance_id = choose_instance(state, c.task_params.model, c.exclude_instances)
+    instance_id = choose_instance(state, c.model, c.exclude_instances, c.owner_node)
     task = TextGeneration(task_id=task_id, instance_id=instance_id, command_id=c.command_id,
-                          owner_node=c.owner_node, trace_enabled=state.tracing_enabled,
-                          task_params=c.task_params)
+                          owner_node=c.owner_node, trace_enabled=state.tracing_enabled, model=c.model,
+                          priority=c.priority)
     return [ev.TaskCreated(task_id=task_id, task=task)]
 
 
 def decide_embed_text(state: State, c: cmd.EmbedText, *, task_id: TaskId) -> list:
-    instance_id = choose_instance(state, c.task_params.model)
+    instance_id = choose_instance(state, c.model, owner_node=c.owner_node)
     task = TextEmbedding(task_id=task_id, instance_id=instance_id, command_id=c.command_id,
-                         owner_node=c.owner_node, trace_enabled=state.tracing_enabled,
-                         task_params=c.task_params)
+                         owner_node=c.owner_node, trace_enabled=state.tracing_enabled, model=c.model)
     return [ev.TaskCreated(task_id=task_id, task=task)]
 
 
@@ -77,18 +77,18 @@ def _task_of_command(state: State, command_id: str) -> TaskId | None:
 
 
 def decide_cancel_command(state: State, c: cmd.CancelCommand) -> list:
-    """Cancelled, then gone: the status tells workers to stop, the deletion keeps state small."""
+    """One end signal: workers stop a task that left the state, and its owner ends the stream."""
     tid = _task_of_command(state, c.cancelled_command_id)
+    return [] if tid is None else [ev.TaskDeleted(task_id=tid)]
+
+
+def decide_finish_command(state: State, c: cmd.FinishCommand, now: datetime | None = None) -> list:
+    """One end signal that also carries the tokens the key's limits count (with `now`)."""
+    tid = _task_of_command(state, c.finished_command_id)
     if tid is None:
         return []
-    if state.tasks[tid].task_status not in ACTIVE:
-        return [ev.TaskDeleted(task_id=tid)]
-    return [ev.TaskStatusUpdated(task_id=tid, task_status=TaskStatus.Cancelled), ev.TaskDeleted(task_id=tid)]
-
-
-def decide_finish_command(state: State, c: cmd.FinishCommand) -> list:
-    tid = _task_of_command(state, c.finished_command_id)
-    return [] if tid is None else [ev.TaskDeleted(task_id=tid)]
+    usage = finish_usage(state.tasks[tid], c.usage, now) if now is not None else {}
+    return [ev.TaskDeleted(task_id=tid, **usage)]
 
 
 def auto_place_command(state: State, card: ModelCard,

@@ -35,6 +35,7 @@ from skulk.runner.model_prep import prepare_runner_model
 from skulk.runner.outputs import RunnerOutput, RunnerTraces, chunk_output, embedding_output, error_output, traces_output
 from skulk.runner.runner_log import RunnerLogConfig, RunnerLogFile
 from skulk.runner.stderr import StderrDrain
+from skulk.types.priority import DEFAULT_PRIORITY
 from skulk.types.runners import (RunnerConnected, RunnerConnecting, RunnerFailed, RunnerIdle, RunnerLoaded,
                                  RunnerLoading, RunnerReady, RunnerRunning, RunnerShutdown, RunnerShuttingDown,
                                  RunnerStatus, RunnerWarmingUp)
@@ -150,7 +151,7 @@ class RunnerSupervisor:
         await self._send({"op": "warmup"})
 
     async def submit(self, task_id: str, params: TextGenerationTaskParams | TextEmbeddingTaskParams,
-                     trace: bool = False) -> None:
+                     trace: bool = False, priority: str = DEFAULT_PRIORITY) -> None:
         """Send a request to this rank's process (every rank of the instance gets every request);
         with `trace`, the process reports the task's spans when it ends (see on_traces)."""
         if task_id in self._active:
@@ -161,7 +162,8 @@ class RunnerSupervisor:
             return
         op = "embed" if isinstance(params, TextEmbeddingTaskParams) else "generate"
         try:  # checked before writing: a frame the child cannot read would end the runner
-            frame = encode_frame({"op": op, "id": task_id, "params": params.model_dump(mode="json"), "trace": trace})
+            frame = encode_frame({"op": op, "id": task_id, "params": params.model_dump(mode="json"), "trace": trace,
+                                  "priority": priority})
         except UnsendableFrame as exc:
             self._emit_error(task_id, "context_length_exceeded", f"request refused before the runner: {exc}")
             return

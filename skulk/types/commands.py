@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from skulk.types.access import ApiKeyRecord
 from skulk.types.base import TaggedModel, tagged_union
@@ -12,6 +12,7 @@ from skulk.types.deployments import MAX_LEASE_SECONDS, Deployment
 from skulk.types.ids import CommandId, InstanceId, ModelId, NodeId, new_id
 from skulk.types.instances import Instance, InstanceMeta, Sharding
 from skulk.types.models import ModelCard
+from skulk.types.priority import DEFAULT_PRIORITY, Priority
 from skulk.types.projects import ProjectPolicy
 from skulk.types.tasks import TextEmbeddingTaskParams, TextGenerationTaskParams
 
@@ -45,16 +46,29 @@ class DeleteInstance(_Command):
     reason: str | None = None
 
 
+def _model_from_params(self):
+    """`model` is all the master reads of a request. The params ride along on the API node only
+    (exclude: never encoded), which sends them straight to the chosen instance's nodes."""
+    if not self.model and self.task_params is not None:
+        object.__setattr__(self, "model", self.task_params.model)  # frozen: set once, while validating
+    return self
+
+
 class GenerateText(_Command):
-    task_params: TextGenerationTaskParams
+    model: str = Field(default="", max_length=256)
+    task_params: TextGenerationTaskParams | None = Field(default=None, exclude=True)
+    _fill_model = model_validator(mode="after")(_model_from_params)
     owner_node: NodeId | None = None
     key_id: str | None = Field(default=None, max_length=64)  # the caller's key; the master finds its project
     # A failover's re-issue: instances that already failed this request, never chosen again.
     exclude_instances: list[InstanceId] = Field(default_factory=list, max_length=16)
+    priority: Priority = DEFAULT_PRIORITY  # the engine admits queued requests in priority order
 
 
 class EmbedText(_Command):
-    task_params: TextEmbeddingTaskParams
+    model: str = Field(default="", max_length=256)
+    task_params: TextEmbeddingTaskParams | None = Field(default=None, exclude=True)
+    _fill_model = model_validator(mode="after")(_model_from_params)
     owner_node: NodeId | None = None
     key_id: str | None = Field(default=None, max_length=64)
 

@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import Field
 
 from skulk.types.base import WireModel
+from skulk.types.priority import Priority
 
 PROJECT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"  # becomes a metrics label: short and plain
 MAX_PROJECTS = 256
@@ -23,12 +24,13 @@ class ProjectPolicy(WireModel):
     tokens_per_minute: int | None = Field(default=None, gt=0, le=LIMIT_BOUND)
     max_instances: int | None = Field(default=None, gt=0, le=LIMIT_BOUND)
     allowed_models: list[str] | None = Field(default=None, max_length=MAX_ALLOWED_MODELS)
+    priority: Priority | None = None  # its keys' requests run at this priority (None: normal) and never above
     created_at: datetime | None = None
 
     def public(self) -> dict:
         return {"name": self.name, "max_concurrent_requests": self.max_concurrent_requests,
                 "requests_per_minute": self.requests_per_minute, "tokens_per_minute": self.tokens_per_minute,
-                "max_instances": self.max_instances, "allowed_models": self.allowed_models,
+                "max_instances": self.max_instances, "allowed_models": self.allowed_models, "priority": self.priority,
                 "created_at": self.created_at.isoformat() if self.created_at else None}
 
 

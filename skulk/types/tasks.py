@@ -3,10 +3,11 @@
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from skulk.types.base import TaggedModel, WireModel, tagged_union
 from skulk.types.ids import CommandId, InstanceId, NodeId, RunnerId, TaskId, new_id
+from skulk.types.priority import DEFAULT_PRIORITY, Priority
 
 
 class TaskStatus(str, Enum):
@@ -79,14 +80,34 @@ class _ServingTask(_Task):
     error_message: str | None = None
     key_id: str | None = Field(default=None, max_length=64)  # the caller's API key, for usage and limits
     project: str | None = Field(default=None, max_length=120)  # the key's project when the master admitted it
+    priority: Priority = DEFAULT_PRIORITY  # from the command: the runner's queue admits high first
 
 
-class TextGeneration(_ServingTask):
-    task_params: TextGenerationTaskParams
+# The replicated task names its request, never its content: the params (prompt, tools, sampling)
+# go from the API node straight to the instance's nodes (skulk.types.chunks.RequestParams).
+class _RequestTask(_ServingTask):
+    model: str = Field(max_length=256)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _params_to_model(cls, data: Any) -> Any:
+        """Built from params (older callers): keep the model name, never the params."""
+        inner = data.get(cls.__name__, data) if isinstance(data, dict) else data
+        if isinstance(inner, dict) and ("task_params" in inner or "taskParams" in inner):
+            inner = dict(inner)
+            params = inner.pop("task_params", None) or inner.pop("taskParams", None)
+            model = params.get("model") if isinstance(params, dict) else getattr(params, "model", None)
+            inner.setdefault("model", model)
+            return inner
+        return data
 
 
-class TextEmbedding(_ServingTask):
-    task_params: TextEmbeddingTaskParams
+class TextGeneration(_RequestTask):
+    pass
+
+
+class TextEmbedding(_RequestTask):
+    pass
 
 
 class CreateRunner(_Task):

@@ -1,18 +1,23 @@
 """The worker's planner. PURE: replicated state + this node's runners -> what to do next.
 
 Rules run in priority order: stop what must stop, then create, then warm up (gated on every
-rank of the instance having loaded), then forward and cancel tasks. A runner process connects
+rank of the instance having loaded), then forward and cancel tasks. A serving task is forwarded
+only once its params (sent by its API node, never replicated) are here; without them it fails,
+retryably, after a bounded wait. A runner process connects
 its ring and loads its shard by itself as soon as it starts; warmup runs in lockstep across ranks.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from skulk.types.priority import rank
 from skulk.types.ids import InstanceId, NodeId, RunnerId, TaskId
 from skulk.types.runners import (
     RunnerFailed, RunnerLoaded, RunnerReady, RunnerRunning, RunnerWarmingUp,
 )
 from skulk.types.state import State
 from skulk.types.tasks import SERVING_TASK_TYPES, TaskStatus
+from skulk.worker.params import PARAMS_WAIT_S
 
 ACTIVE = (TaskStatus.Pending, TaskStatus.Running)
 SERVING = (RunnerReady, RunnerRunning)
@@ -65,15 +70,28 @@ class Cancel:
 
 
 @dataclass(frozen=True)
+class FailTask:
+    """A task that cannot run here (its params never came): fail it with a retryable error."""
+
+    task_id: TaskId
+    error_type: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class WorkerPlanInput:
     node_id: NodeId
     state: State
     local: dict[RunnerId, LocalRunner] = field(default_factory=dict)
+    params: frozenset[TaskId] = frozenset()  # serving tasks whose params this node holds
+    waiting: Mapping[TaskId, float] = field(default_factory=dict)  # first seen here without params
+    now: float = 0.0
+    params_wait_s: float = PARAMS_WAIT_S
 
 
 def plan(inp: WorkerPlanInput) -> list:
     """Every action due now, in priority order."""
-    return [*_stops(inp), *_spawns(inp), *_steps(inp), *_forwards(inp), *_cancels(inp)]
+    return [*_stops(inp), *_spawns(inp), *_steps(inp), *_forwards(inp), *_cancels(inp), *_params_late(inp)]
 
 
 def my_runners(node_id: NodeId, state: State) -> dict[RunnerId, InstanceId]:
@@ -139,9 +157,26 @@ def _forwards(inp: WorkerPlanInput) -> list:
             continue
         for tid, task in inp.state.tasks.items():
             if (isinstance(task, SERVING_TASK_TYPES) and task.instance_id == local.instance_id
-                    and task.task_status in ACTIVE and tid not in local.forwarded):
+                    and task.task_status in ACTIVE and tid not in local.forwarded and tid in inp.params):
                 actions.append(Forward(rid, tid))
-    return actions
+    # Sent in one go: high priority first (stable: FIFO within one) so the runner's queue sees them so.
+    return sorted(actions, key=lambda a: rank(getattr(inp.state.tasks[a.task_id], "priority", None)))
+
+
+def awaiting_params(inp: WorkerPlanInput) -> set[TaskId]:
+    """Open serving tasks of this node's runners that still wait for their params."""
+    instances = {local.instance_id for local in inp.local.values() if not local.stopping}
+    return {tid for tid, task in inp.state.tasks.items()
+            if isinstance(task, SERVING_TASK_TYPES) and task.instance_id in instances
+            and task.task_status in ACTIVE and tid not in inp.params
+            and not any(tid in local.forwarded for local in inp.local.values())}
+
+
+def _params_late(inp: WorkerPlanInput) -> list:
+    return [FailTask(tid, "request_params_missing",
+                     f"the request's params did not reach this node within {inp.params_wait_s:g} s")
+            for tid in sorted(awaiting_params(inp))
+            if tid in inp.waiting and inp.now - inp.waiting[tid] >= inp.params_wait_s]
 
 
 def _cancels(inp: WorkerPlanInput) -> list:

@@ -11,18 +11,22 @@ import trio
 
 from skulk.faults import count, isolate
 from skulk.routing.service import EventRouter
+from skulk.types.priority import DEFAULT_PRIORITY
 from skulk.types.commands import DeleteInstance, RefuseInstancePlacement
-from skulk.types.events import RunnerStatusUpdated, TaskFailed, TaskStatusUpdated, TracesCollected
+from skulk.types.events import RunnerStatusUpdated, TaskFailed, TracesCollected
 from skulk.types.ids import NodeId, RunnerId
-from skulk.types.runners import RunnerFailed, RunnerIdle, RunnerShutdown
-from skulk.types.tasks import TaskStatus
-from skulk.worker.plan import Cancel, Forward, LocalRunner, Spawn, Step, Stop, WorkerPlanInput, plan
+from skulk.types.runners import RunnerFailed, RunnerIdle, RunnerReady, RunnerRunning, RunnerShutdown
+from skulk.worker.params import ParamsStore
+from skulk.worker.plan import (
+    Cancel, FailTask, Forward, LocalRunner, Spawn, Step, Stop, WorkerPlanInput, awaiting_params, plan,
+)
 
 if TYPE_CHECKING:
     from skulk.runner.outputs import RunnerTraces
     from skulk.runner.supervisor import RunnerOutput, RunnerSupervisor
 
 log = logging.getLogger(__name__)
+_SERVING = (RunnerReady, RunnerRunning)
 
 SupervisorFactory = Callable[..., "RunnerSupervisor"]
 OutputSink = Callable[[object, "RunnerOutput"], None]  # (task, output) for rank 0's chunks
@@ -35,7 +39,7 @@ class WorkerService:
     def __init__(self, node_id: NodeId, router: EventRouter, make_supervisor: SupervisorFactory,
                  send_output: OutputSink, *, send_command: Callable[[object], Awaitable[None]] | None = None,
                  fits: Callable[[object], str | None] = lambda shard: None, plan_interval: float = 0.5,
-                 record: Recorder | None = None):
+                 record: Recorder | None = None, params: ParamsStore | None = None):
         self.node_id = node_id
         self._router = router
         self._make_supervisor = make_supervisor
@@ -51,6 +55,11 @@ class WorkerService:
         self._retry_at: dict[RunnerId, tuple[float, float]] = {}  # failed start: (when, last backoff)
         self._wake = trio.Event()
         self._synced_session = None
+        # Request params from the API nodes (see worker/params.py); their arrival wakes the planner.
+        self.params = params if params is not None else ParamsStore()
+        self.params.on_put = lambda: self._wake.set()
+        self._waiting: dict = {}  # task -> when first seen here without params
+        self._given_up: set = set()  # tasks failed for missing params
 
     def on_session_changed(self, *_args) -> None:
         """A new session drops runner records and tasks: re-report runners, forget old tasks."""
@@ -88,6 +97,8 @@ class WorkerService:
             for rid, local in self.local.items():  # the new session has no runner records yet
                 self._router.send_event(RunnerStatusUpdated(runner_id=rid, runner_status=local.status))
         self._retry_failed_starts()
+        self.params.prune(set(state.tasks))
+        self._given_up &= set(state.tasks)
         for action in self._plan(state):
             try:
                 self._execute(action)
@@ -98,8 +109,9 @@ class WorkerService:
     def _plan(self, state) -> list:
         """The planner's actions; if it raises, plan each instance on its own so one malformed
         instance (from an old log, or a bug) stops only itself."""
+        base = self._plan_input(state)
         try:
-            return plan(WorkerPlanInput(self.node_id, state, dict(self.local)))
+            return plan(base)
         except Exception as exc:  # noqa: BLE001 - fall back to per-instance planning
             count("worker.plan_failed", f"{type(exc).__name__}: {exc}"[:500])
         actions: list = []
@@ -108,8 +120,15 @@ class WorkerService:
             local = {rid: r for rid, r in self.local.items()
                      if r.instance_id == iid or (iid is None and r.instance_id not in state.instances)}
             with isolate("worker.plan_instance"):
-                actions += plan(WorkerPlanInput(self.node_id, state.model_copy(update={"instances": only}), local))
+                actions += plan(replace(base, state=state.model_copy(update={"instances": only}), local=local))
         return actions
+
+    def _plan_input(self, state) -> WorkerPlanInput:
+        now = trio.current_time()
+        inp = WorkerPlanInput(self.node_id, state, dict(self.local), params=self.params.known(), now=now)
+        waiting = awaiting_params(inp) - self._given_up
+        self._waiting = {t: self._waiting.get(t, now) for t in waiting}
+        return replace(inp, waiting=dict(self._waiting))
 
     def _prune_forwarded(self, state) -> None:
         for rid, local in self.local.items():
@@ -127,6 +146,11 @@ class WorkerService:
             self._call(action.runner_id, self.supervisors[action.runner_id].warmup)
         elif isinstance(action, Forward):
             self._forward(action)
+        elif isinstance(action, FailTask):
+            self._given_up.add(action.task_id)
+            count("worker.params_missing", f"task {action.task_id}: {action.reason}")
+            self._router.send_event(TaskFailed(task_id=action.task_id, error_type=action.error_type,
+                                               error_message=action.reason))
         elif isinstance(action, Cancel):
             local = self.local[action.runner_id]
             self.local[action.runner_id] = replace(local, active=local.active - {action.task_id})
@@ -278,11 +302,10 @@ class WorkerService:
         self.local[action.runner_id] = replace(
             local, forwarded=local.forwarded | {action.task_id}, active=local.active | {action.task_id})
         sup = self.supervisors[action.runner_id]
-        if sup.rank == 0:
-            self._router.send_event(TaskStatusUpdated(task_id=action.task_id, task_status=TaskStatus.Running))
         traced = bool(getattr(task, "trace_enabled", False))
         self._record("task_forwarded", runnerId=action.runner_id, taskId=action.task_id, rank=sup.rank)
-        self._call(action.runner_id, sup.submit, action.task_id, task.task_params, traced)
+        self._call(action.runner_id, sup.submit, action.task_id, self.params.get(action.task_id), traced,
+                   getattr(task, "priority", DEFAULT_PRIORITY))
 
     def _on_status(self, rid: RunnerId, status) -> None:
         local = self.local.get(rid)
@@ -290,7 +313,9 @@ class WorkerService:
                      error=getattr(status, "error_message", None))
         if local is not None:
             self.local[rid] = replace(local, status=status, requested=None if type(status) is not type(local.status) else local.requested)
-        if isinstance(status, RunnerShutdown) or local is not None:
+        # Ready <-> Running follows every request; the planner reads it locally, the log need not carry it.
+        busy_only = local is not None and isinstance(status, _SERVING) and isinstance(local.status, _SERVING)
+        if (isinstance(status, RunnerShutdown) or local is not None) and not busy_only:
             self._router.send_event(RunnerStatusUpdated(runner_id=rid, runner_status=status))
         if isinstance(status, RunnerFailed):
             log.warning("runner %s failed: %s", rid, status.error_message)
@@ -308,12 +333,10 @@ class WorkerService:
         if task is None or sup is None or sup.rank != 0:
             return  # only rank 0 streams; other ranks just finish
         self._send_output(task, out)
-        if out.finished:
-            if out.error_code:
-                self._router.send_event(TaskFailed(task_id=out.task_id, error_type=out.error_code,
-                                                   error_message=out.error_message or out.error_code))
-            else:
-                self._router.send_event(TaskStatusUpdated(task_id=out.task_id, task_status=TaskStatus.Complete))
+        if out.finished and out.error_code and out.error_code != "cancelled":
+            # Success is ended by the owner's FinishCommand; only a failure is a fact of this node's.
+            self._router.send_event(TaskFailed(task_id=out.task_id, error_type=out.error_code,
+                                               error_message=out.error_message or out.error_code))
 
     def _record_outcome(self, out: "RunnerOutput", runner: RunnerId | None) -> None:
         cancelled = "cancelled" in (out.error_code, out.finish_reason)

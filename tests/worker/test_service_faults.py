@@ -75,6 +75,9 @@ def test_a_supervisor_that_cannot_be_built_fails_its_runner_and_is_retried_with_
     assert FAULTS.counts["worker.spawn_failed"] == before + 3
 
 
+PARAMS = TextGenerationTaskParams(model="org/tiny", input=[{"role": "user", "content": "hi"}])
+
+
 def text_task(tid, iid):
     params = TextGenerationTaskParams(model="org/tiny", input=[{"role": "user", "content": "hi"}])
     return TextGeneration(task_id=tid, instance_id=iid, command_id=f"c{tid}", task_params=params,
@@ -95,7 +98,7 @@ class FakeSupervisor:
         self._on_status(self.runner_id, RunnerReady())
         await self._done.wait()
 
-    async def submit(self, task_id, params, trace=False):
+    async def submit(self, task_id, params, trace=False, priority="normal"):
         raise RuntimeError("boom in submit")
 
     async def shutdown(self):
@@ -114,6 +117,7 @@ def test_a_supervisor_call_that_raises_fails_that_runner_only():
     made = []
     worker = WorkerService("n1", router, lambda *a, **kw: made.append(FakeSupervisor(*a, **kw)) or made[-1],
                            send_output=lambda *_: None, plan_interval=0.5)
+    worker.params.put("t1", PARAMS)  # as the API node's RequestParams would
     before = FAULTS.counts["worker.action_failed"]
 
     async def scenario(nursery):
@@ -137,6 +141,7 @@ def test_a_forward_whose_task_cannot_be_read_fails_the_task_not_the_runner():
         await trio.sleep(0.6)
         worker._forward = lambda action: (_ for _ in ()).throw(KeyError(action.task_id))  # a planner-step bug
         task = text_task("t2", "i1")
+        worker.params.put("t2", PARAMS)
         router.state = router.state.model_copy(update={"tasks": {"t2": task}})
         await trio.sleep(2.0)
     run_worker(worker, scenario)
