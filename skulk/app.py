@@ -27,6 +27,7 @@ from skulk.node.gossip import GossipService
 from skulk.node.heartbeat import heartbeat_builder, reachable_interfaces
 from skulk.node.incarnation import next_incarnation
 from skulk.node.master_hooks import MasterContext
+from skulk.node.metric_history import MetricHistory, MetricSampler
 from skulk.node.ops import NodeOps
 from skulk.node.session import SessionManager
 from skulk.node.streams import SESSION_CHANGED, StreamRegistry
@@ -84,6 +85,11 @@ class Node:
         self.reporter = InfoReporter(node_id, self.router, self.telemetry, lambda: reachable_interfaces(s.libp2p_host),
                                      liveness_timeout=s.node_timeout_seconds)
         self.recorder = FlightRecorder(node_id)  # served by /v1/diagnostics/node/timeline
+        self.metric_history = MetricHistory(paths.home / "metrics" / "history.sqlite3",
+                                            retention_s=s.metrics.retention_hours * 3600)
+        self.metric_sampler = MetricSampler(node_id, self.metric_history, interval=s.metrics.sample_seconds,
+                                            own_beat=lambda: self.telemetry.heartbeats.get(node_id),
+                                            state=lambda: self.router.state)
         self.worker = None if s.no_worker else WorkerService(
             node_id, self.router, self._make_supervisor, self._send_output, record=self.recorder.record,
             send_command=lambda c: self.facade.send_command(c), fits=fit_checker(probe.read_memory))
@@ -139,6 +145,7 @@ class Node:
                                 hf_token=self.ops.settings.hf_token)  # the live token: PUT /config may change it
 
     def _send_output(self, task, out) -> None:
+        self.metric_sampler.note_output(out)  # tokens per second in the metric history
         if out.error_code:
             chunk = ErrorChunk(error_type=out.error_code, error_message=out.error_message or out.error_code,
                                status_code=400 if out.error_code in CLIENT_ERROR_CODES else 500,
@@ -185,6 +192,7 @@ class Node:
             await nursery.start(self.election.run)
             await self.sessions.ready.wait()
             await nursery.start(self.reporter.run)
+            await nursery.start(self.metric_sampler.run)
             await nursery.start(self.store.run)
             if self.worker is not None:
                 await nursery.start(self.worker.run)
@@ -196,6 +204,7 @@ class Node:
                     self.facade, home=self.paths.home, auth=self.settings.auth, node_name=self.facade.friendly_name,
                     loopback=is_loopback_bind(self.settings.api_host), usage=app.state.key_usage).run)
                 app.state.store = self.store
+                app.state.metric_history, app.state.metric_sampler = self.metric_history, self.metric_sampler
                 await nursery.start(run_trace_writer, self.paths.traces_dir, self.node_id, self.router.subscribe())
                 await nursery.start(serve_api, app, self.settings.api_host, self.settings.api_port)
                 api = f"http://{self.settings.api_host}:{self.settings.api_port}"

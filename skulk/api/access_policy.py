@@ -41,6 +41,7 @@ _TABLE: list[tuple[str, str, Level]] = [
     ("GET", "/v1/projects", "admin"), ("POST", "/v1/projects", "admin"),
     ("GET", "/v1/projects/{name}", "admin"), ("DELETE", "/v1/projects/{name}", "admin"),
     ("GET", "/v1/usage", "admin"), ("GET", "/v1/audit", "admin"),
+    ("GET", "/v1/metrics/history", "admin"), ("POST", "/admin/purge", "admin"),
 ]
 _COMPILED = [(method, compile_path(path)[0], level) for method, path, level in _TABLE]
 
