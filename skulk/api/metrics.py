@@ -20,7 +20,7 @@ from skulk.api.asgi_status import StatusRecordingSend
 
 RUNNER_STATUSES = tuple(cls.__name__ for cls in (
     rs.RunnerIdle, rs.RunnerConnecting, rs.RunnerConnected, rs.RunnerLoading, rs.RunnerLoaded, rs.RunnerWarmingUp,
-    rs.RunnerReady, rs.RunnerRunning, rs.RunnerShuttingDown, rs.RunnerShutdown, rs.RunnerFailed))
+    rs.RunnerReady, rs.RunnerRunning, rs.RunnerShuttingDown, rs.RunnerShutdown, rs.RunnerFailed, rs.RunnerPaused))
 EVENT_LOG_MODES = ("persisting", "counting_only", "disabled", "follower")
 API_EVENT_LOG_MODES = ("persisting", "counting_only", "disabled")
 MALFORMED = {"gossip": "malformed_gossip", "stream": "malformed_messages", "data": "malformed_data"}

@@ -17,6 +17,8 @@ stdin (send every request to every rank; rank 0 decides, followers use it to kno
         "generate" may carry "priority": "high"|"normal"|"low": rank 0 admits queued requests in that order
     {"op": "cancel", "id": str}          honoured by rank 0 only
     {"op": "warmup"}                      a tiny generation; send to all ranks
+    {"op": "pause"}                       free the model (process, imports, ring stay); send to all ranks
+    {"op": "resume"}                      load it again: loading/ready frames follow, then warm up
     {"op": "shutdown"}                    or close stdin
 stdout:
     {"op": "connected", "rank", "world_size"}    ring ranks only, once the group has formed
@@ -29,6 +31,7 @@ stdout:
     {"op": "embedding", "id", "embeddings": [[float]], "prompt_tokens"}   (followers: no vectors)
     {"op": "error", "id", "code", "message"}      the request was refused (e.g. context_length_exceeded)
     {"op": "warmed", "tokens": n}
+    {"op": "paused", "rss_bytes": n}             the model is freed; n is this process's resident memory
     {"op": "traces", "id", "kind": "text"|"embedding", "spans": [{"name", "cat", "ts", "dur", "attrs"}]}
         a traced request's spans (µs), after its final chunk, or with an "aborted" marker before fatal
     {"op": "fatal", "code", "message"}            then exit: 3 ring peer lost, 4 connect timeout, 2 other
@@ -49,6 +52,7 @@ from pydantic import TypeAdapter
 from skulk.engine.distributed import init_group, pin_to_cpus
 from skulk.engine.errors import GroupConnectTimeout, RingPeerLost
 from skulk.engine.framing import read_frame, write_frame
+from skulk.engine.pausing import PausableEngine
 from skulk.engine.steps import PREFILL_STEP
 from skulk.engine.tracing import now_us
 from skulk.errors import SkulkError
@@ -61,6 +65,7 @@ StepOutput = Any
 
 EXIT_OTHER, EXIT_RING_LOST, EXIT_CONNECT_TIMEOUT = 2, 3, 4
 _EOF = object()
+_GROUP: list[Any] = []  # this process's ring group (None when alone), once formed
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -125,7 +130,9 @@ def _chunk(o: StepOutput) -> dict[str, Any]:
 def _handle(msg: dict[str, Any], engine: Engine, out: BinaryIO) -> bool:
     """Apply one request message; False means stop the process."""
     op = msg.get("op")
-    if op == "generate":
+    if op in ("pause", "resume") or (getattr(engine, "paused", False) and op in ("generate", "embed", "warmup")):
+        _pause_op(msg, engine, out)
+    elif op == "generate":
         try:
             params = TextGenerationTaskParams.model_validate(msg.get("params") or {})
             engine.submit(str(msg["id"]), params, trace=bool(msg.get("trace")), priority=msg.get("priority"))
@@ -147,6 +154,27 @@ def _handle(msg: dict[str, Any], engine: Engine, out: BinaryIO) -> bool:
     elif op == "shutdown":
         return False
     return True
+
+
+def _pause_op(msg: dict[str, Any], engine: PausableEngine, out: BinaryIO) -> None:
+    op = msg.get("op")
+    if op == "pause":
+        write_frame(out, engine.pause())
+    elif op == "resume":
+        engine.resume()
+    else:  # the node never sends work to a paused runner; answer instead of failing the process
+        write_frame(out, {"op": "error", "id": msg.get("id"), "code": "runner_paused",
+                          "message": "the runner is paused; retry once its deployment is awake"})
+
+
+def _group_once(args: argparse.Namespace, out: BinaryIO) -> Any:
+    """The ring group, formed once per process: it outlives a pause."""
+    if not _GROUP:
+        group = init_group(args.connect_deadline)
+        if group is not None:
+            write_frame(out, {"op": "connected", "rank": group.rank(), "world_size": group.size()})
+        _GROUP.append(group)
+    return _GROUP[0]
 
 
 def _embed_frame(engine: Engine, msg: dict[str, Any]) -> dict[str, Any]:
@@ -212,9 +240,7 @@ def _load(args: argparse.Namespace, out: BinaryIO) -> Engine:
     from skulk.engine.generate import Engine as MlxEngine
     from skulk.engine.loading import load_shard
 
-    group = init_group(args.connect_deadline)
-    if group is not None:
-        write_frame(out, {"op": "connected", "rank": group.rank(), "world_size": group.size()})
+    group = _group_once(args, out)
     shard = TypeAdapter(ShardMetadata).validate_json(args.shard_json) if args.shard_json else None
 
     def progress(done: int, total: int) -> None:
@@ -252,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         pin_to_cpus({int(c) for c in args.cpus.split(",")})
     code = 0
     try:
-        engine = _load(args, out)
+        engine = PausableEngine(lambda: _load(args, out))
         inbox: queue.Queue[Any] = queue.Queue()
         threading.Thread(target=_read_stdin, args=(inbox,), name="stdin", daemon=True).start()
         serve(engine, inbox, out)

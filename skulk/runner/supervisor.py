@@ -37,8 +37,8 @@ from skulk.runner.runner_log import RunnerLogConfig, RunnerLogFile
 from skulk.runner.stderr import StderrDrain
 from skulk.types.priority import DEFAULT_PRIORITY
 from skulk.types.runners import (RunnerConnected, RunnerConnecting, RunnerFailed, RunnerIdle, RunnerLoaded,
-                                 RunnerLoading, RunnerReady, RunnerRunning, RunnerShutdown, RunnerShuttingDown,
-                                 RunnerStatus, RunnerWarmingUp)
+                                 RunnerLoading, RunnerPaused, RunnerReady, RunnerRunning, RunnerShutdown,
+                                 RunnerShuttingDown, RunnerStatus, RunnerWarmingUp)
 from skulk.types.tasks import TextEmbeddingTaskParams, TextGenerationTaskParams
 
 log = logging.getLogger(__name__)
@@ -171,6 +171,21 @@ class RunnerSupervisor:
         self._settle()
         # If the write fails the process is gone; the exit handling ends this task's stream.
         await self._send_frame(frame)
+
+    async def pause(self) -> None:
+        """Free the model but keep the process (warm cache); only an idle, ready runner pauses."""
+        if not isinstance(self.status, RunnerReady) or self._active:
+            return
+        self._report(RunnerPaused())  # at once: nothing more is forwarded while the child frees
+        await self._send({"op": "pause"})
+
+    async def resume(self) -> None:
+        """Reload a paused runner in place; RunnerLoaded follows, then the usual warmup."""
+        if not isinstance(self.status, RunnerPaused):
+            return
+        self._report(RunnerLoading(layers_loaded=0, total_layers=1))
+        self._arm(self._deadlines.load_s, self._deadlines.load_exceeded())
+        await self._send({"op": "resume"})
 
     async def cancel(self, task_id: str) -> None:
         """Ask rank 0 to stop a task; its final chunk (finish_reason "cancelled") still follows."""
@@ -332,6 +347,10 @@ class RunnerSupervisor:
         elif op == "ready":
             self._disarm()
             self._report(RunnerLoaded())
+        elif op == "paused":
+            if isinstance(self.status, RunnerPaused):
+                rss = msg.get("rss_bytes")
+                self._report(RunnerPaused(rss_bytes=int(rss) if isinstance(rss, int) and rss >= 0 else None))
         elif op == "warmed":
             self._disarm()
             if isinstance(self.status, RunnerWarmingUp):

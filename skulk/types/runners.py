@@ -36,6 +36,12 @@ class RunnerRunning(TaggedModel):
     pass
 
 
+class RunnerPaused(TaggedModel):
+    """Alive but holding no model: its deployment is paused (warm cache); a resume reloads in place."""
+
+    rss_bytes: int | None = None  # the runner process's resident memory once paused, when known
+
+
 class RunnerShuttingDown(TaggedModel):
     pass
 
@@ -51,5 +57,5 @@ class RunnerFailed(TaggedModel):
 RunnerStatus = tagged_union(
     RunnerIdle, RunnerConnecting, RunnerConnected, RunnerLoading, RunnerLoaded,
     RunnerWarmingUp, RunnerReady, RunnerRunning, RunnerShuttingDown, RunnerShutdown,
-    RunnerFailed,
+    RunnerFailed, RunnerPaused,
 )

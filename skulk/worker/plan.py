@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 from skulk.types.priority import rank
 from skulk.types.ids import InstanceId, NodeId, RunnerId, TaskId
+from skulk.types.deployments import DeploymentStatus
 from skulk.types.runners import (
-    RunnerFailed, RunnerLoaded, RunnerReady, RunnerRunning, RunnerWarmingUp,
+    RunnerFailed, RunnerLoaded, RunnerPaused, RunnerReady, RunnerRunning, RunnerWarmingUp,
 )
 from skulk.types.state import State
 from skulk.types.tasks import SERVING_TASK_TYPES, TaskStatus
@@ -51,7 +52,7 @@ class Stop:
 
 @dataclass(frozen=True)
 class Step:
-    """Ask a runner for its next lifecycle step (today only "warmup")."""
+    """Ask a runner for its next lifecycle step: "warmup", or "pause" / "resume" (warm cache)."""
 
     runner_id: RunnerId
     step: str
@@ -135,12 +136,23 @@ def _next_step(local: LocalRunner, siblings: list) -> str | None:
     return None
 
 
+def _warm_step(inp: WorkerPlanInput, local: LocalRunner) -> str | None:
+    """A paused deployment's idle ready runner frees its model; once awake again, it reloads."""
+    inst = inp.state.instances[local.instance_id]
+    dep = inp.state.deployments.get(inst.deployment_id) if inst.deployment_id else None
+    paused = dep is not None and dep.status is DeploymentStatus.paused
+    if paused and isinstance(local.status, RunnerReady) and not local.active:
+        open_tasks = any(t.instance_id == local.instance_id and t.task_status in ACTIVE for t in inp.state.tasks.values())
+        return None if open_tasks else "pause"
+    return "resume" if not paused and isinstance(local.status, RunnerPaused) else None
+
+
 def _steps(inp: WorkerPlanInput) -> list:
     actions = []
     for rid, local in inp.local.items():
         if local.stopping or local.breaker_open or local.instance_id not in inp.state.instances:
             continue
-        step = _next_step(local, _sibling_statuses(inp.state, local.instance_id))
+        step = _warm_step(inp, local) or _next_step(local, _sibling_statuses(inp.state, local.instance_id))
         if step is not None and step != local.requested:
             actions.append(Step(rid, step))
     return actions

@@ -143,7 +143,8 @@ class WorkerService:
             self._stop(action.runner_id, action.reason)
         elif isinstance(action, Step):
             self.local[action.runner_id] = replace(self.local[action.runner_id], requested=action.step)
-            self._call(action.runner_id, self.supervisors[action.runner_id].warmup)
+            # a step is named after the supervisor method that takes it: warmup, pause, resume
+            self._call(action.runner_id, getattr(self.supervisors[action.runner_id], action.step))
         elif isinstance(action, Forward):
             self._forward(action)
         elif isinstance(action, FailTask):
