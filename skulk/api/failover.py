@@ -80,6 +80,7 @@ class FailoverGeneration:
         self._exclude: frozenset[str] = frozenset()
         self._earlier_text: list[str] = []  # text of generations that failed over
         self._earlier_ids: list[int] = []
+        self._closed = False  # the current generation was closed already (a failover that could not start)
 
     async def start(self) -> "FailoverGeneration":
         await self._gen.start()
@@ -136,7 +137,9 @@ class FailoverGeneration:
                     raise
 
     async def close(self) -> None:
-        await self._gen.close()
+        if not self._closed:
+            self._closed = True
+            await self._gen.close()
 
     async def _fail_over(self, error: ErrorChunk) -> bool:
         """Re-issue on another instance; False leaves the error to the caller."""
@@ -149,6 +152,7 @@ class FailoverGeneration:
         if plan is None:
             return False
         params, self._exclude = plan
+        self._closed = True
         await old.close()  # its task is over: the master deletes it
         new = Generation(self.port, params, exclude_instances=tuple(sorted(self._exclude)))
         try:
@@ -156,8 +160,12 @@ class FailoverGeneration:
         except SkulkError as exc:
             count("api.failover_refused", f"{old.command_id}: {exc}")
             return False
+        except BaseException:  # the client left mid-failover: a command already sent is cancelled
+            if hasattr(new, "command"):
+                await new.close()
+            raise
         self._earlier_text, self._earlier_ids = self.text, sent_ids
-        self._gen, self._instance, self.failovers = new, None, self.failovers + 1
+        self._gen, self._instance, self.failovers, self._closed = new, None, self.failovers + 1, False
         log.info("request %s: %s on instance %s; continued as %s after %d tokens", self.command_id,
                  error.error_type, dead, new.command_id, len(sent_ids))
         return True
