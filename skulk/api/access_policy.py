@@ -12,7 +12,7 @@ from starlette.routing import compile_path
 
 Level = Literal["public", "user", "admin"]
 NEGOTIATED_PAGES = ("/models",)  # a page for a browser, the catalog for an API client
-PAGES = ("/", "/cluster", "/chat", "/settings", "/model-store", "/operator", "/keys", "/projects")
+PAGES = ("/", "/cluster", "/chat", "/settings", "/model-store", "/operator", "/keys", "/projects", "/deployments")
 
 _TABLE: list[tuple[str, str, Level]] = [
     # liveness and the dashboard's shell: a browser loads these before it can ask for a key
@@ -42,6 +42,9 @@ _TABLE: list[tuple[str, str, Level]] = [
     ("GET", "/v1/projects/{name}", "admin"), ("DELETE", "/v1/projects/{name}", "admin"),
     ("GET", "/v1/usage", "admin"), ("GET", "/v1/audit", "admin"),
     ("GET", "/v1/metrics/history", "admin"), ("POST", "/admin/purge", "admin"),
+    ("GET", "/v1/deployments", "admin"), ("POST", "/v1/deployments", "admin"),
+    ("GET", "/v1/deployments/{deployment_id}", "admin"), ("DELETE", "/v1/deployments/{deployment_id}", "admin"),
+    ("POST", "/v1/deployments/{deployment_id}/{action}", "admin"),
 ]
 _COMPILED = [(method, compile_path(path)[0], level) for method, path, level in _TABLE]
 

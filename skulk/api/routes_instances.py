@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 from skulk.api import quota
 from skulk.api.model_routes import RouteView, route_views, routes_of
 from skulk.api.port import ClusterPort
+from skulk.api.routes_deployments import new_deployment, new_deployment_id
 from skulk.api.routing import RouteSpec, read_json_model
 from skulk.errors import BadRequest, NotFound
 from skulk.master.limits import placement_project
@@ -19,6 +20,7 @@ from skulk.master.placement import (
 )
 from skulk.master.validate import instance_refusal
 from skulk.types import commands as cmd
+from skulk.types.deployments import Deployment
 from skulk.types.ids import SafeModelId, new_id, validate_model_id
 from skulk.types.instances import Instance, InstanceMeta, Sharding
 from skulk.types.models import ModelCard
@@ -107,8 +109,14 @@ async def post_place_instance(request: Request) -> JSONResponse:
                 await trio.sleep(1.0)
     if waited.cancelled_caught:
         _dry_run(port, command)  # still pending: raises the 503 with its reason
-    await port.send_command(command)
-    return JSONResponse({"message": "Command received.", "command_id": command.command_id,
+    # a one-replica deployment: the master places it now and again after node loss or a cold restart
+    deployment = Deployment(deployment_id=new_deployment_id(), model_id=card.model_id, model_card=card,
+                            sharding=params.sharding, instance_meta=params.instance_meta, min_nodes=params.min_nodes,
+                            excluded_nodes=params.excluded_nodes, key_id=key_id)
+    create = new_deployment(port, deployment)
+    await port.send_command(create)
+    return JSONResponse({"message": "Command received.", "command_id": create.command_id,
+                         "deployment_id": deployment.deployment_id,
                          "model_card": card.model_dump(mode="json", by_alias=True)})
 
 
