@@ -18,7 +18,7 @@ from skulk.api import routes_anthropic, routes_responses
 from skulk.api import routes_node, routes_store
 from skulk.api import routes_health, routes_keys, routes_ops, routes_traces
 from skulk.api import routes_audit, routes_projects, routes_usage
-from skulk.api import routes_maintenance
+from skulk.api import routes_maintenance, routes_warm
 from skulk.api import routes_deployments
 from skulk.api import routes_metrics_history, routes_purge
 from skulk.api import routes_metrics_history, routes_purge
@@ -45,7 +45,7 @@ ROUTE_GROUPS: list[list[RouteSpec]] = [routes_dashboard.NEGOTIATED, routes_clust
                                        routes_embeddings.ROUTES, routes_ollama.ROUTES, routes_store.ROUTES, routes_node.ROUTES,
                                        routes_ops.ROUTES, routes_traces.ROUTES, routes_keys.ROUTES, routes_health.ROUTES,
                                        routes_projects.ROUTES, routes_usage.ROUTES, routes_audit.ROUTES, routes_routes.ROUTES,
-                                       routes_maintenance.ROUTES, routes_deployments.ROUTES,
+                                       routes_maintenance.ROUTES, routes_warm.ROUTES, routes_deployments.ROUTES,
                                        routes_metrics_history.ROUTES, routes_purge.ROUTES,
                                        routes_metrics_history.ROUTES, routes_purge.ROUTES,
                                        routes_dashboard.ROUTES]
