@@ -21,6 +21,7 @@ from skulk.net.host import ensure_port_free
 from skulk.node.access_bootstrap import AccessBootstrap
 from skulk.node.dataplane import DataPlane
 from skulk.node.dispatch import ClusterMessenger
+from skulk.node.durable_state import FILE_NAME as DURABLE_FILE, DurableState
 from skulk.node.facade import ClusterFacade
 from skulk.node.flight_recorder import FlightRecorder
 from skulk.node.gossip import GossipService
@@ -69,6 +70,7 @@ class Node:
             paths.event_log_dir / "api", free_space_floor_bytes=s.event_log_min_free_bytes))
         self.messenger.on_indexed = self.router.on_indexed
         self.sessions = SessionManager(node_id, self.router, self._make_master)
+        self.durable = DurableState(paths.home / DURABLE_FILE, lambda: self.router.state)  # cold-restart seed
         self.messenger.master_inbox = lambda: self.sessions.master.inbox_send if self.sessions.master else None
         self.streams = StreamRegistry()
         self.dataplane = DataPlane(node_id, self.net, DATA_PROTOCOL, self.streams, state=lambda: self.router.state)
@@ -126,6 +128,8 @@ class Node:
     def _make_master(self, session, seed) -> MasterService:
         s = self.ops.settings  # the live floor, should a PUT /config have changed it
         grace = float(os.environ.get("SKULK_SETTLE_GRACE_SECONDS", 60))
+        if seed is None:  # this process's first session: a cluster restarted from cold starts from disk
+            seed = self.durable.seed_for_cold_master(self.router.state)
         return MasterService(self.node_id, session, self.messenger.send, seed=seed,
                              log_dir=self.paths.event_log_dir / "master",
                              reconcile_params=ReconcileParams(timedelta(seconds=s.node_timeout_seconds),
@@ -186,6 +190,7 @@ class Node:
             nursery.start_soon(self.messenger.run, self.net.direct_receiver(CLUSTER_PROTOCOL))
             await nursery.start(self.dataplane.run, self.net.direct_receiver(DATA_PROTOCOL))
             await nursery.start(self.router.run)
+            await nursery.start(self.durable.run)
             await nursery.start(self.ops.run, nursery.cancel_scope)
             await nursery.start(self.sessions.run, self._results_in)
             await nursery.start(self.gossip.run)

@@ -22,6 +22,9 @@ def seed_state_for_new_session(prior: State, now: datetime) -> State:
         downloads=downloads,
         tracing_enabled=prior.tracing_enabled,
         cluster_config=prior.cluster_config,
+        deployments=dict(prior.deployments),  # desired state, keys and projects outlive every master
+        api_keys=dict(prior.api_keys),
+        projects=dict(prior.projects),
         auto_place_done=prior.auto_place_done,
         node_network=dict(prior.node_network),
         node_thunderbolt=dict(prior.node_thunderbolt),
