@@ -16,6 +16,7 @@ from skulk.api.metrics import GenerationMeter, metrics_for
 from skulk.api.port import ClusterPort
 from skulk.api.priority import current_priority
 from skulk.api.request_trace import RequestTracer
+from skulk.api.routes_warm import wake_if_cold
 from skulk.errors import NotFound, SkulkError
 from skulk.master.serving import instances_for_model
 from skulk.types import commands as cmd
@@ -65,6 +66,7 @@ class Generation:
     _expired: bool = False  # ended by a deadline: the task is cancelled, not finished
 
     async def start(self) -> "Generation":
+        await wake_if_cold(self.port, self.params.model)  # a paused deployment dropped to cold is placed first
         if not instances_for_model(self.port.state, self.params.model):
             raise NotFound(f"No instance found for model {self.params.model}", code="model_not_found",
                            param="model")
