@@ -12,7 +12,7 @@ from starlette.routing import compile_path
 
 Level = Literal["public", "user", "admin"]
 NEGOTIATED_PAGES = ("/models",)  # a page for a browser, the catalog for an API client
-PAGES = ("/", "/cluster", "/chat", "/settings", "/model-store", "/operator", "/keys", "/projects", "/deployments")
+PAGES = ("/", "/cluster", "/chat", "/settings", "/model-store", "/operator", "/keys", "/projects", "/deployments", "/history")
 
 _TABLE: list[tuple[str, str, Level]] = [
     # liveness and the dashboard's shell: a browser loads these before it can ask for a key

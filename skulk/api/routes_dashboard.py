@@ -17,7 +17,7 @@ from skulk.errors import NotFound
 
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboard"
 ASSETS_DIR = DASHBOARD_DIR / "assets"
-PAGES = ("cluster", "models", "chat", "settings", "keys", "projects", "deployments")
+PAGES = ("cluster", "models", "chat", "settings", "keys", "projects", "deployments", "history")
 # Deep links older Skulk clients and bookmarks use; the app maps them onto its own pages (router.js).
 LEGACY_PAGES = ("model-store", "operator")
 SHARED_WITH_API = ("models",)  # page paths that are also API paths (see NEGOTIATED)

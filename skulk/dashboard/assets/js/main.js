@@ -8,6 +8,7 @@ import { mountChat } from "./pages/chat.js";
 import { mountSettings } from "./pages/settings.js";
 import { mountKeys } from "./pages/keys.js";
 import { mountProjects } from "./pages/projects.js";
+import { mountMetrics } from "./pages/metrics.js";
 import { checkClusterSecret } from "./security_banner.js";
 import { initAuth } from "./auth.js";
 
@@ -19,6 +20,7 @@ registerPage("chat", mountChat);
 registerPage("settings", mountSettings);
 registerPage("keys", mountKeys);
 registerPage("projects", mountProjects);
+registerPage("history", mountMetrics);
 startPolling();
 startRouter();
 checkClusterSecret();

@@ -3,6 +3,7 @@ import { h } from "../dom.js";
 import { api } from "../api.js";
 import { currentTheme, setTheme } from "../theme.js";
 import { buildForm, readForm } from "../settings_form.js";
+import { dangerZone, notificationsCard } from "../settings_extras.js";
 
 class SettingsPage {
   constructor(view) {
@@ -17,7 +18,7 @@ class SettingsPage {
       h("div", { class: "toolbar" }, this.modeButtons, h("span", { class: "spacer" }),
         h("button", { type: "button", onclick: () => this.load() }, "Reload"),
         h("button", { type: "button", class: "primary", onclick: () => this.save() }, "Save")),
-      this.status, this.form);
+      this.status, this.form, notificationsCard(), dangerZone());
     this.load();
   }
 
