@@ -1,26 +1,39 @@
-"""Project limits on the API node: who is calling (for the commands it sends), the master's refusals
-turned into 429/403, and the X-RateLimit headers on every authorised response.
+"""Admission on the API node: who is calling (for the commands it sends), waiting for a ready
+instance, a quick local 429 when the instances are plainly full, the master's refusals turned into
+429/403/503, and the X-RateLimit headers on every authorised response.
 
-The master admits or refuses each request (skulk.master.limits); a refusal is a RequestRejected in
-the replicated state, which the waiting request finds within one poll.
+The master admits or refuses each request (skulk.master.limits, skulk.master.admission); a refusal is
+a RequestRejected in the replicated state, which the waiting request finds within one poll.
 """
 
 import time
+import weakref
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 import trio
 from starlette.requests import Request
 
 from skulk.api.auth import principal_of
-from skulk.errors import SkulkError
+from skulk.api.limits import api_settings
+from skulk.api.routes_warm import waking
+from skulk.config.model import InferenceSettings
+from skulk.errors import NotFound, SkulkError
+from skulk.faults import count
+from skulk.master import admission
 from skulk.master.limits import project_of_key, rate_headers
 from skulk.types.access import Principal
 from skulk.types.projects import Rejection
 from skulk.types.state import State
+from skulk.types.tasks import Task
 
 CALLER: ContextVar[Principal | None] = ContextVar("skulk_caller", default=None)
 ADMISSION_POLL_S = 0.02
 ADMISSION_DEADLINE_S = 15.0  # as long as a request waits for its task to appear at all
+READY_POLL_S = 0.1
+_OUTSTANDING: "weakref.WeakKeyDictionary[object, Counter]" = weakref.WeakKeyDictionary()  # per port
 
 
 class RateLimited(SkulkError):
@@ -35,6 +48,17 @@ class RateLimited(SkulkError):
 class ProjectForbidden(SkulkError):
     status = 403
     code = "model_not_allowed"
+
+
+class NotReady(SkulkError):
+    """No instance of the model can take the request yet (loading, warming up): retry later."""
+
+    status = 503
+    code = "model_not_ready"
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after_s)}
 
 
 def caller() -> Principal | None:
@@ -64,27 +88,96 @@ def check_model_allowed(state: State, key_id: str | None, model: str) -> None:
 def rejection_error(r: Rejection) -> SkulkError:
     if r.status == 403:
         return ProjectForbidden(r.reason, param="model")
+    if r.status == 503:
+        return NotReady(r.reason, max(r.retry_after_s, 1))
     reset = str(max(r.reset_s, 1))
     return RateLimited(r.reason, {"Retry-After": reset, "X-RateLimit-Limit": str(r.limit),
                                   "X-RateLimit-Remaining": str(r.remaining), "X-RateLimit-Reset": reset})
 
 
-def _task_seen(state: State, command_id: str) -> bool:
-    return any(getattr(t, "command_id", None) == command_id for t in state.tasks.values())
+def _task_of(state: State, command_id: str) -> Task | None:
+    return next((t for t in state.tasks.values() if getattr(t, "command_id", None) == command_id), None)
 
 
-async def await_admission(port, command_id: str) -> None:
-    """Wait until the master admitted (its task appears) or refused this command; raise on refusal.
-    Past the deadline the request goes on and meets the usual never-started error."""
+async def await_admission(port, command_id: str) -> Task | None:
+    """Wait until the master admitted (its task appears: returned) or refused this command (raised).
+    Past the deadline the request goes on (None) and meets the usual never-started error."""
     with trio.move_on_after(ADMISSION_DEADLINE_S):
         while True:
             state = port.state
             rejection = state.rejections.get(command_id)
             if rejection is not None:
                 raise rejection_error(rejection)
-            if _task_seen(state, command_id):
-                return
+            task = _task_of(state, command_id)
+            if task is not None:
+                return task
             await trio.sleep(ADMISSION_POLL_S)
+    return None
+
+
+def inference_settings(port) -> InferenceSettings:
+    """The node's `inference` settings (live); defaults for a port without settings (a test fake)."""
+    inference = getattr(getattr(port, "settings", None), "inference", None)
+    return inference if isinstance(inference, InferenceSettings) else InferenceSettings()
+
+
+async def await_ready(port, model: str, exclude: Iterable[str] = ()) -> None:
+    """Return once an instance of `model` is ready; 503 with Retry-After past api.queue_timeout_seconds
+    (loading or warming up), 404 should the model's last instance go away meanwhile."""
+    if not admission.ready_instances(port.state, model, exclude) and waking(port.state, model, exclude):
+        return  # a paused deployment: the task wakes it and the stream waits on it (keep-alives), not here
+    timeout = api_settings(port).queue_timeout_seconds
+    with trio.move_on_after(timeout):
+        while not admission.ready_instances(port.state, model, exclude):
+            if not admission.model_instances(port.state, model, exclude):
+                raise NotFound(f"No instance found for model {model}", code="model_not_found", param="model")
+            await trio.sleep(READY_POLL_S)
+        return
+    count("api.queue_timeout", model[:64])
+    raise NotReady(f"No instance of {model} became ready within {timeout:g} s (api.queue_timeout_seconds); "
+                   "it may still be loading", admission.NOT_READY_RETRY_S)
+
+
+def _outstanding(port) -> Counter:
+    return _OUTSTANDING.setdefault(port, Counter())
+
+
+@contextmanager
+def outstanding(port, model: str) -> Iterator[None]:
+    """Counts a request of this node between sending it and seeing the master's answer, so a burst
+    through one node sees its own earlier requests before they reach the state."""
+    counter = _outstanding(port)
+    counter[model] += 1
+    try:
+        yield
+    finally:
+        counter[model] -= 1
+        if counter[model] <= 0:
+            del counter[model]
+
+
+def precheck(port, model: str, exclude: Iterable[str] = ()) -> None:
+    """429 at once, without asking the master, when this node's view says every ready instance of the
+    model is full (the master decides the rest exactly)."""
+    state, limit = port.state, inference_settings(port).pending_limit
+    ready = admission.ready_instances(state, model, exclude)
+    if not ready:
+        return
+    depths = admission.depths(state)
+    if sum(depths[i] for i in ready) + _outstanding(port)[model] < limit * len(ready):
+        return
+    count("api.pending_limit", model[:64])
+    raise RateLimited(f"{admission.PENDING_LIMIT}: every ready instance of {model} already holds {limit} "
+                      "open requests", {"Retry-After": str(admission.FULL_RETRY_S), "X-RateLimit-Limit": str(limit),
+                                        "X-RateLimit-Remaining": "0",
+                                        "X-RateLimit-Reset": str(admission.FULL_RETRY_S)})
+
+
+async def admit_here(port, model: str, exclude: Iterable[str] = ()) -> None:
+    """What this node checks before it sends a request: a ready instance (waiting for one up to the
+    queue timeout), then room on it as far as it can tell."""
+    await await_ready(port, model, exclude)
+    precheck(port, model, exclude)
 
 
 class QuotaMiddleware:

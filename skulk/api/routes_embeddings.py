@@ -85,14 +85,15 @@ async def compute_embeddings(port: ClusterPort, model: str, texts: list[str]) ->
     require_embedding_instance(port, model)
     key_id = quota.caller_key_id()
     quota.check_model_allowed(port.state, key_id, model)
+    await quota.admit_here(port, model)  # 503 after the queue timeout, 429 when plainly full
     command = cmd.EmbedText(task_params=TextEmbeddingTaskParams(model=model, input=texts), owner_node=port.node_id,
                             key_id=key_id)
     recv = port.open_stream(command.command_id)
     answered = False
     try:
-        await port.send_command(command)
-        if quota.limited(port.state, key_id):
-            await quota.await_admission(port, command.command_id)
+        with quota.outstanding(port, model):
+            await port.send_command(command)
+            await quota.await_admission(port, command.command_id)  # a refusal is its status, not a wait
         chunk = await _answer(port, recv, command.command_id)
         answered = chunk is not NEVER_STARTED
     finally:

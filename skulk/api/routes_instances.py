@@ -13,10 +13,10 @@ from skulk.api.model_routes import RouteView, route_views, routes_of
 from skulk.api.port import ClusterPort
 from skulk.api.routes_deployments import new_deployment, new_deployment_id
 from skulk.api.routing import RouteSpec, read_json_model
-from skulk.errors import BadRequest, NotFound
+from skulk.errors import BadRequest, NotFound, Unavailable
 from skulk.master.limits import placement_project
 from skulk.master.placement import (
-    PlacementInfoPendingError, no_worker_nodes, place_instance, placement_previews, unavailable_nodes,
+    PlacementError, PlacementInfoPendingError, no_worker_nodes, place_instance, placement_previews, unavailable_nodes,
 )
 from skulk.master.validate import instance_refusal
 from skulk.types import commands as cmd
@@ -26,6 +26,8 @@ from skulk.types.instances import Instance, InstanceMeta, Sharding
 from skulk.types.models import ModelCard
 
 INFO_PENDING_WAIT_S = 15.0
+PLACEMENT_POLL_S = 0.5
+PENDING_RETRY_AFTER_S = 5
 
 
 class PlaceInstanceParams(BaseModel):
@@ -92,6 +94,43 @@ def _dry_run(port: ClusterPort, command: cmd.PlaceInstance) -> Instance:
                           node_names=port.node_names(), unavailable=_unavailable(port))
 
 
+class PlacementPending(Unavailable):
+    """The cluster is still converging: retry the placement shortly."""
+
+    code = "placement_info_pending"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.headers = {"Retry-After": str(PENDING_RETRY_AFTER_S)}
+
+
+def _converging(port: ClusterPort, exc: Exception) -> bool:
+    """Whether a failed dry run may succeed in a moment: info still pending, or nodes this node hears
+    (or the master has seen) that are not in the topology yet, so too few nodes or too little memory
+    is only a view that has not caught up."""
+    if isinstance(exc, PlacementInfoPendingError):
+        return True
+    state = port.state
+    heard = set(port.live_telemetry()[0]) | set(state.last_seen)
+    return isinstance(exc, PlacementError) and bool(heard - set(state.topology.nodes))
+
+
+async def await_placeable(port: ClusterPort, command: cmd.PlaceInstance) -> None:
+    """Dry-run the placement until it fits; a real refusal is raised at once (400), a converging
+    view is retried for up to INFO_PENDING_WAIT_S and then answered 503 with Retry-After."""
+    deadline = trio.current_time() + INFO_PENDING_WAIT_S
+    while True:
+        try:
+            _dry_run(port, command)
+            return
+        except (PlacementError, PlacementInfoPendingError) as exc:
+            if not _converging(port, exc):
+                raise
+            if trio.current_time() >= deadline:
+                raise PlacementPending(f"The cluster is still converging; retry shortly ({exc.message})") from None
+        await trio.sleep(PLACEMENT_POLL_S)
+
+
 async def post_place_instance(request: Request) -> JSONResponse:
     port = _port(request)
     params = await read_json_model(request, PlaceInstanceParams)
@@ -100,15 +139,7 @@ async def post_place_instance(request: Request) -> JSONResponse:
     placement_project(port.state, key_id)  # over the project's max_instances: 429 here (the master checks too)
     command = cmd.PlaceInstance(model_card=card, sharding=params.sharding, instance_meta=params.instance_meta,
                                 min_nodes=params.min_nodes, excluded_nodes=params.excluded_nodes, key_id=key_id)
-    with trio.move_on_after(INFO_PENDING_WAIT_S) as waited:
-        while True:
-            try:
-                _dry_run(port, command)
-                break
-            except PlacementInfoPendingError:
-                await trio.sleep(1.0)
-    if waited.cancelled_caught:
-        _dry_run(port, command)  # still pending: raises the 503 with its reason
+    await await_placeable(port, command)
     # a one-replica deployment: the master places it now and again after node loss or a cold restart
     deployment = Deployment(deployment_id=new_deployment_id(), model_id=card.model_id, model_card=card,
                             sharding=params.sharding, instance_meta=params.instance_meta, min_nodes=params.min_nodes,

@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 from skulk.api.app import create_app
 from skulk.master.dispatch import DecideContext, decide
 from skulk.state.apply import apply_event
-from skulk.testing.fake_port import FakePort
+from skulk.testing.fake_port import FakePort, with_ready_runners
 from skulk.types import commands as cmd
 from skulk.types.access import ApiKeyRecord, hash_key, new_key
 from skulk.types.chunks import TokenChunk, Usage
@@ -55,7 +55,7 @@ def add_key(port: MasterPort, key_id: str, role: str, project: str | None = None
 
 def setup():
     port = MasterPort()
-    port.state = port.state.model_copy(update={"instances": {"i1": ring_instance("i1", ["a"])}})
+    port.state = with_ready_runners(port.state.model_copy(update={"instances": {"i1": ring_instance("i1", ["a"])}}))
     admin = add_key(port, "adm", "admin")
     user = add_key(port, "u1", "user", project="team")
     client = TestClient(create_app(port), raise_server_exceptions=False, backend="trio")

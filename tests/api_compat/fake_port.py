@@ -6,7 +6,7 @@ from typing import Any
 
 from skulk.models import DEFAULT_MODEL_ID
 from skulk.testing.fake_port import FAKE_NODE_ID as NODE
-from skulk.testing.fake_port import FakePort
+from skulk.testing.fake_port import FakePort, with_ready_runners
 from skulk.types import commands as cmd
 from skulk.types.chunks import ErrorChunk, TokenChunk, Usage
 from skulk.types.state import State
@@ -29,7 +29,7 @@ class ScriptedPort(FakePort):
     def __init__(self, answer: Callable[[Any], list] = lambda p: reply("Hello!"), context_limit: int | None = None):
         super().__init__(is_master=True, script={cmd.GenerateText: lambda c: answer(c.task_params)})
         inst = ring_instance("i0", [NODE], self.catalog.require(DEFAULT_MODEL_ID))
-        self.state = State(instances={"i0": inst.model_copy(update={"context_token_limit": context_limit})})
+        self.state = with_ready_runners(State(instances={"i0": inst.model_copy(update={"context_token_limit": context_limit})}))
 
     @property
     def params(self):

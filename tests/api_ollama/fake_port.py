@@ -6,7 +6,7 @@ from typing import Any
 
 from skulk.models import DEFAULT_MODEL_ID
 from skulk.testing.fake_port import FAKE_NODE_ID as NODE
-from skulk.testing.fake_port import FakePort
+from skulk.testing.fake_port import FakePort, with_ready_runners
 from skulk.types import commands as cmd
 from skulk.types.chunks import EmbeddingChunk, TokenChunk, Usage
 from skulk.types.downloads import DownloadCompleted
@@ -32,4 +32,4 @@ class ScriptedPort(FakePort):
         super().__init__(is_master=True, script={cmd.GenerateText: generate, cmd.EmbedText: embed})
         instances = {f"i{n}": ring_instance(f"i{n}", [NODE], self.catalog.require(m)) for n, m in enumerate(running)}
         downloads = {NODE: [DownloadCompleted(node_id=NODE, model_id=m) for m in downloaded]}
-        self.state = State(instances=instances, downloads=downloads)
+        self.state = with_ready_runners(State(instances=instances, downloads=downloads))
