@@ -95,12 +95,12 @@ class Node:
         self.worker = None if s.no_worker else WorkerService(
             node_id, self.router, self._make_supervisor, self._send_output, record=self.recorder.record,
             send_command=lambda c: self.facade.send_command(c), fits=fit_checker(probe.read_memory))
-        self.master_context = MasterContext(self.telemetry, trio.current_time, s.node_timeout_seconds,
-                                            lambda: self.catalog.get(s.default_model.model_id), s.default_model.auto_place,
-                                            s.inference.engine)
-        self.sessions.listeners.extend([self._on_session_changed, self.recorder.on_session_changed])
         self.ops = NodeOps(node_id, s, paths, self.router)
         self.ops.live_listeners.append(self._apply_log_floor)
+        self.master_context = MasterContext(self.telemetry, trio.current_time, s.node_timeout_seconds,
+                                            lambda: self.catalog.get(s.default_model.model_id), s.default_model.auto_place,
+                                            s.inference.engine, pending_limit=lambda: self.ops.settings.inference.pending_limit)
+        self.sessions.listeners.extend([self._on_session_changed, self.recorder.on_session_changed])
         self.store = StoreService(s, paths, node_id=node_id, friendly_name=friendly, router=self.router,
                                   telemetry=self.telemetry, local_instances=lambda: supervised_instances(self.worker),
                                   send_command=lambda c: self.facade.send_command(c))

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from skulk.config.sync import cluster_part
 from skulk.errors import BadRequest, NotFound, SkulkError
 from skulk.master import deployments
-from skulk.master import limits, warm_cache
+from skulk.master import admission, limits, warm_cache
 from skulk.master.maintenance import decide_cordon, decide_uncordon
 from skulk.master.purge import decide_forget_nodes
 from skulk.master.placement import auto_instance_meta
@@ -53,6 +53,7 @@ class DecideContext:
     node_engines: Mapping[NodeId, Sequence[str]] = field(default_factory=dict)  # live nodes' engines
     engine: str = "auto"  # inference.engine: which engine serves the auto-placed default model
     no_worker: frozenset[NodeId] = frozenset()  # live nodes started with --no-worker: never given shards
+    pending_limit: int = 16  # inference.pending_limit: open requests one instance accepts
 
 
 def place(state: State, c: cmd.PlaceInstance, ctx: DecideContext, auto_placed: bool = False) -> list:
@@ -97,12 +98,14 @@ def _create(state: State, c: cmd.CreateInstance, ctx: DecideContext) -> list:
 
 def _generate(state: State, c: cmd.GenerateText, ctx: DecideContext) -> list:
     c = _owned_by_sender(c, ctx)
-    return limits.admit(state, c, ctx.now, lambda: decide_generate_text(state, c, task_id=ctx.new_id()))
+    return admission.admit(state, c, ctx.now, ctx.pending_limit, lambda: limits.admit(
+        state, c, ctx.now, lambda: decide_generate_text(state, c, task_id=ctx.new_id())))
 
 
 def _embed(state: State, c: cmd.EmbedText, ctx: DecideContext) -> list:
     c = _owned_by_sender(c, ctx)
-    return limits.admit(state, c, ctx.now, lambda: decide_embed_text(state, c, task_id=ctx.new_id()))
+    return admission.admit(state, c, ctx.now, ctx.pending_limit, lambda: limits.admit(
+        state, c, ctx.now, lambda: decide_embed_text(state, c, task_id=ctx.new_id())))
 
 
 def _create_project(state: State, c: cmd.CreateProject, ctx: DecideContext) -> list:

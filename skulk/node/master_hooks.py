@@ -19,13 +19,15 @@ class MasterContext:
     """Called by the master before each decision; the master adds sender, time and its memory."""
 
     def __init__(self, telemetry: TelemetryView, now: Callable[[], float], liveness_timeout: float,
-                 default_card: Callable[[], object | None], auto_place: bool, engine: str = "auto"):
+                 default_card: Callable[[], object | None], auto_place: bool, engine: str = "auto", *,
+                 pending_limit: Callable[[], int] | None = None):
         self._telemetry = telemetry
         self._now = now
         self._timeout = liveness_timeout
         self._default_card = default_card
         self._auto_place = auto_place
         self._engine = engine
+        self._pending_limit = pending_limit  # live: PUT /config may change it
 
     def __call__(self) -> DecideContext:
         live = self._telemetry.live(self._now(), self._timeout)
@@ -35,5 +37,6 @@ class MasterContext:
             new_id=new_id, ring_port=ring_port(), auto_place=self._auto_place,
             default_card=self._default_card() if self._auto_place else None,
             node_engines={n: tuple(hb.system.engines) for n, hb in live.items()}, engine=self._engine,
+            **({"pending_limit": self._pending_limit()} if self._pending_limit is not None else {}),
             no_worker=frozenset(n for n, hb in live.items() if not hb.system.has_worker),
         )
