@@ -4,11 +4,11 @@ import math
 
 import trio
 
-from skulk.types.chunks import ErrorChunk
-from skulk.types.events import TaskCreated, TaskFailed, TaskStatusUpdated
+from skulk.types.chunks import ErrorChunk, RequestParams
+from skulk.types.events import TaskCreated, TaskDeleted, TaskFailed, TaskStatusUpdated
 from skulk.types.ids import CommandId, NodeId, TaskId
 from skulk.types.state import State
-from skulk.types.tasks import SERVING_TASK_TYPES, TaskStatus
+from skulk.types.tasks import SERVING_TASK_TYPES, TaskStatus, TextEmbeddingTaskParams
 
 SESSION_CHANGED = ErrorChunk(
     error_type="session_changed", status_code=503, retryable=True,
@@ -30,6 +30,7 @@ class StreamRegistry:
         # Tasks of open streams, from TaskCreated: a cancelled command's task leaves the state in the
         # same batch as its Cancelled status, so the state alone cannot name the stream.
         self._tasks: dict[TaskId, tuple[CommandId, str]] = {}  # task -> (its stream, its instance)
+        self._params: dict[CommandId, object] = {}  # open requests' params, until their task is named
 
     def __len__(self) -> int:
         return len(self._streams)
@@ -46,9 +47,30 @@ class StreamRegistry:
     def close(self, command_id: CommandId) -> None:
         send = self._streams.pop(command_id, None)
         self._next_seq.pop(command_id, None)
+        self._params.pop(command_id, None)
         if send is not None:
             send.close()
             self._tasks = {t: ci for t, ci in self._tasks.items() if ci[0] != command_id}
+
+    def keep_params(self, command_id: CommandId, params) -> None:
+        """The request's params stay here until the master names its task's instance."""
+        if command_id in self._streams:
+            self._params[command_id] = params
+
+    def take_due_params(self, state: State) -> list[tuple[list[NodeId], RequestParams]]:
+        """(the instance's nodes, the message) for each kept request whose task `state` now has."""
+        if not self._params:
+            return []
+        due = []
+        for task_id, task in state.tasks.items():
+            if not isinstance(task, SERVING_TASK_TYPES) or task.command_id not in self._params:
+                continue
+            params = self._params.pop(task.command_id)
+            inst = state.instances.get(task.instance_id)
+            nodes = sorted(inst.shard_assignments.node_to_runner) if inst is not None else []
+            field = "embedding" if isinstance(params, TextEmbeddingTaskParams) else "generation"
+            due.append((nodes, RequestParams(task_id=task_id, command_id=task.command_id, **{field: params})))
+        return due
 
     def instance_of(self, command_id: CommandId) -> str | None:
         """The instance serving an open stream, from the TaskCreated this node saw (else None)."""
@@ -99,6 +121,9 @@ class StreamRegistry:
                 # Instance deletion cancels its tasks; a CancelCommand (e.g. a diagnostics cancel) leaves it.
                 deleted = instance_id not in state.instances
                 self.fail(command_id, CANCELLED if deleted else CANCELLED_BY_REQUEST)
+            elif isinstance(event, TaskDeleted):
+                # The owner closes its stream before it finishes or cancels: one still open was cancelled by another.
+                self.fail(command_id, CANCELLED if instance_id not in state.instances else CANCELLED_BY_REQUEST)
 
 
 def _in_state(state: State, task_id: str) -> tuple[CommandId, str] | None:

@@ -3,7 +3,8 @@
 from pydantic import Field
 
 from skulk.types.base import TaggedModel, WireModel, tagged_union
-from skulk.types.ids import CommandId
+from skulk.types.ids import CommandId, TaskId
+from skulk.types.tasks import TextEmbeddingTaskParams, TextGenerationTaskParams
 
 
 class Usage(WireModel):
@@ -52,7 +53,35 @@ class ErrorChunk(TaggedModel):
 Chunk = tagged_union(TokenChunk, EmbeddingChunk, ErrorChunk)
 
 
-class DataChunk(WireModel):
+MAX_BATCH_CHUNKS = 1024  # chunks of one command in one data-plane message
+
+
+class DataChunk(TaggedModel):
     command_id: CommandId = Field(max_length=128)  # a uuid; the bound keeps a forged one cheap to refuse
     sequence: int = Field(ge=0, le=2**53 - 1)
     chunk: Chunk
+
+
+class ChunkBatch(TaggedModel):
+    """Consecutive chunks of one command in one message: `chunks[i]` has sequence `first_sequence + i`."""
+
+    command_id: CommandId = Field(max_length=128)
+    first_sequence: int = Field(ge=0, le=2**53 - 1)
+    chunks: list[Chunk] = Field(min_length=1, max_length=MAX_BATCH_CHUNKS)
+
+
+class RequestParams(TaggedModel):
+    """API node -> every node of the task's instance: what the replicated task leaves out.
+    Accepted only from the task's owner node; exactly one of the two params is set."""
+
+    task_id: TaskId = Field(max_length=128)
+    command_id: CommandId = Field(max_length=128)
+    generation: TextGenerationTaskParams | None = None
+    embedding: TextEmbeddingTaskParams | None = None
+
+    @property
+    def params(self) -> TextGenerationTaskParams | TextEmbeddingTaskParams | None:
+        return self.generation if self.generation is not None else self.embedding
+
+
+DataMessage = tagged_union(DataChunk, ChunkBatch, RequestParams)

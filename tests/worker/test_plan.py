@@ -3,7 +3,10 @@ from skulk.types.runners import (
 )
 from skulk.types.state import State
 from skulk.types.tasks import TaskStatus, TextGeneration, TextGenerationTaskParams
-from skulk.worker.plan import Cancel, Forward, LocalRunner, Spawn, Step, Stop, WorkerPlanInput, plan
+from skulk.worker.params import PARAMS_WAIT_S
+from skulk.worker.plan import (
+    Cancel, FailTask, Forward, LocalRunner, Spawn, Step, Stop, WorkerPlanInput, awaiting_params, plan,
+)
 from tests.factories import ring_instance
 
 
@@ -51,11 +54,28 @@ def test_forwards_pending_tasks_only_when_every_rank_serves():
              "t3": text_task("t3", "other")}
     mine = {"i1-r0": local("i1-r0", "i1", RunnerReady())}
     s = state_with([inst], runners={"i1-r0": RunnerReady(), "i1-r1": RunnerLoaded()}, tasks=tasks)
-    assert plan(WorkerPlanInput("a", s, mine)) == []
+    have = frozenset({"t1", "t2", "t3"})  # every task's params arrived
+    assert plan(WorkerPlanInput("a", s, mine, params=have)) == []
     s = state_with([inst], runners={"i1-r0": RunnerReady(), "i1-r1": RunnerRunning()}, tasks=tasks)
-    assert plan(WorkerPlanInput("a", s, mine)) == [Forward("i1-r0", "t1")]
+    assert plan(WorkerPlanInput("a", s, mine, params=have)) == [Forward("i1-r0", "t1")]
     done = {"i1-r0": local("i1-r0", "i1", RunnerRunning(), forwarded=frozenset({"t1"}), active=frozenset({"t1"}))}
-    assert plan(WorkerPlanInput("a", s, done)) == []
+    assert plan(WorkerPlanInput("a", s, done, params=have)) == []
+
+
+def test_a_task_is_held_until_its_params_arrive_then_failed_after_the_bounded_wait():
+    inst = ring_instance("i1", ["a"])
+    s = state_with([inst], runners={"i1-r0": RunnerReady()}, tasks={"t1": text_task("t1", "i1")})
+    mine = {"i1-r0": local("i1-r0", "i1", RunnerReady())}
+    held = WorkerPlanInput("a", s, mine, waiting={"t1": 100.0}, now=100.0 + PARAMS_WAIT_S - 0.1)
+    assert awaiting_params(held) == {"t1"}
+    assert plan(held) == []  # no params: not forwarded, not failed yet
+    late = WorkerPlanInput("a", s, mine, waiting={"t1": 100.0}, now=100.0 + PARAMS_WAIT_S)
+    (failed,) = plan(late)
+    assert isinstance(failed, FailTask) and failed.task_id == "t1" and failed.error_type == "request_params_missing"
+    arrived = WorkerPlanInput("a", s, mine, params=frozenset({"t1"}), waiting={"t1": 100.0}, now=200.0)
+    assert plan(arrived) == [Forward("i1-r0", "t1")] and awaiting_params(arrived) == set()
+    forwarded = {"i1-r0": local("i1-r0", "i1", RunnerRunning(), forwarded=frozenset({"t1"}))}
+    assert awaiting_params(WorkerPlanInput("a", s, forwarded, now=200.0)) == set()
 
 
 def test_cancels_active_tasks_that_were_cancelled_or_removed():
