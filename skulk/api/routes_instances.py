@@ -24,6 +24,7 @@ from skulk.types.deployments import Deployment
 from skulk.types.ids import SafeModelId, new_id, validate_model_id
 from skulk.types.instances import Instance, InstanceMeta, Sharding
 from skulk.types.models import ModelCard
+from skulk.types.state import State
 
 INFO_PENDING_WAIT_S = 15.0
 PLACEMENT_POLL_S = 0.5
@@ -87,8 +88,8 @@ def _unavailable(port: ClusterPort) -> dict[str, str]:
     return unavailable_nodes(port.state.node_maintenance, no_worker_nodes({n: b.system for n, b in beats.items()}))
 
 
-def _dry_run(port: ClusterPort, command: cmd.PlaceInstance) -> Instance:
-    state = port.state
+def _dry_run(port: ClusterPort, command: cmd.PlaceInstance, state: State | None = None) -> Instance:
+    state = state or port.state
     return place_instance(command, state.topology, state.instances, port.node_memory(), state.node_network,
                           instance_id=new_id(), runner_ids=lambda: new_id(), ephemeral_port=49153,
                           node_names=port.node_names(), unavailable=_unavailable(port))
@@ -104,13 +105,12 @@ class PlacementPending(Unavailable):
         self.headers = {"Retry-After": str(PENDING_RETRY_AFTER_S)}
 
 
-def _converging(port: ClusterPort, exc: Exception) -> bool:
+def _converging(port: ClusterPort, state: State, exc: Exception) -> bool:
     """Whether a failed dry run may succeed in a moment: info still pending, or nodes this node hears
     (or the master has seen) that are not in the topology yet, so too few nodes or too little memory
     is only a view that has not caught up."""
     if isinstance(exc, PlacementInfoPendingError):
         return True
-    state = port.state
     heard = set(port.live_telemetry()[0]) | set(state.last_seen)
     return isinstance(exc, PlacementError) and bool(heard - set(state.topology.nodes))
 
@@ -120,11 +120,12 @@ async def await_placeable(port: ClusterPort, command: cmd.PlaceInstance) -> None
     view is retried for up to INFO_PENDING_WAIT_S and then answered 503 with Retry-After."""
     deadline = trio.current_time() + INFO_PENDING_WAIT_S
     while True:
+        state = port.state  # one view for the try and for judging its failure
         try:
-            _dry_run(port, command)
+            _dry_run(port, command, state)
             return
         except (PlacementError, PlacementInfoPendingError) as exc:
-            if not _converging(port, exc):
+            if not _converging(port, state, exc):
                 raise
             if trio.current_time() >= deadline:
                 raise PlacementPending(f"The cluster is still converging; retry shortly ({exc.message})") from None
