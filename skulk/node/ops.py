@@ -5,10 +5,12 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 
 import trio
 
 from skulk.config import NodePaths, Settings
+from skulk.config.fields import env_names
 from skulk.faults import isolate
 from skulk.node.config_sync import ConfigSync
 from skulk.node.log_shipper import LogShipper
@@ -27,14 +29,13 @@ FLOOR_ENV = "SKULK_EVENT_LOG_MIN_FREE_BYTES"
 LOGGING_EXTERNAL_ENV = "SKULK_LOGGING_EXTERNAL"
 MAX_CONCURRENT_ENV = "SKULK_MAX_CONCURRENT_REQUESTS"  # what runners read (skulk.engine.admission)
 LIVE_API_KEYS = ("gateway_enabled", "request_timeout_seconds", "queue_timeout_seconds", "stall_timeout_seconds")
+LIVE_INFERENCE_KEYS = ("max_pending_per_instance", "max_concurrent_requests")
 
 
-def _live_admission(file_settings: Settings, launch_env: dict) -> dict:
-    """The pending limit always follows the file; the batch cap too, unless the environment set it."""
-    live = {"max_pending_per_instance": file_settings.inference.max_pending_per_instance}
-    if MAX_CONCURRENT_ENV not in launch_env:
-        live["max_concurrent_requests"] = file_settings.inference.max_concurrent_requests
-    return live
+def _live_section(section: str, keys: tuple[str, ...], running: Any, file_section: Any, launch_env: dict) -> dict:
+    """The file's values of these live keys, except those the environment set (it outranks the file)."""
+    from_env = {path for name, path in env_names().items() if name in launch_env}
+    return {k: getattr(file_section, k) if (section, k) not in from_env else getattr(running, k) for k in keys}
 
 
 class NodeOps:
@@ -54,9 +55,10 @@ class NodeOps:
     def apply_live(self, file_settings: Settings) -> None:
         """Take the keys that change without a restart from settings the file describes."""
         s = self.settings
-        inference = s.inference.model_copy(update={"kv_cache_backend": file_settings.inference.kv_cache_backend,
-                                                   **_live_admission(file_settings, self.launch_env)})
-        api = s.api.model_copy(update={k: getattr(file_settings.api, k) for k in LIVE_API_KEYS})
+        inference = s.inference.model_copy(update={
+            "kv_cache_backend": file_settings.inference.kv_cache_backend,
+            **_live_section("inference", LIVE_INFERENCE_KEYS, s.inference, file_settings.inference, self.launch_env)})
+        api = s.api.model_copy(update=_live_section("api", LIVE_API_KEYS, s.api, file_settings.api, self.launch_env))
         self.settings = s.model_copy(update={
             "inference": inference, "api": api, "logging": file_settings.logging, "tracing": file_settings.tracing,
             "notifications": file_settings.notifications,
