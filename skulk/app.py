@@ -94,7 +94,8 @@ class Node:
                                             state=lambda: self.router.state)
         self.worker = None if s.no_worker else WorkerService(
             node_id, self.router, self._make_supervisor, self._send_output, record=self.recorder.record,
-            send_command=lambda c: self.facade.send_command(c), fits=fit_checker(probe.read_memory))
+            send_command=lambda c: self.facade.send_command(c), fits=fit_checker(probe.read_memory),
+            params=self.dataplane.params)
         self.ops = NodeOps(node_id, s, paths, self.router)
         self.ops.live_listeners.append(self._apply_log_floor)
         self.master_context = MasterContext(self.telemetry, trio.current_time, s.node_timeout_seconds,

@@ -113,7 +113,7 @@ def _create_project(state: State, c: cmd.CreateProject, ctx: DecideContext) -> l
 
 
 def _finish(state: State, c: cmd.FinishCommand, ctx: DecideContext) -> list:
-    return [*limits.finish_usage(state, c, ctx.now), *decide_finish_command(state, c)]
+    return decide_finish_command(state, c, ctx.now)
 
 
 def _owned_by_sender(c, ctx: DecideContext):

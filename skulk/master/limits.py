@@ -94,32 +94,27 @@ def admit(state: State, c, now: datetime, decide_task) -> list:
     """A serving command's events: refused over its project's policy, else its task tagged with the key
     and project, and one request counted for both."""
     rejection = admission(state, command_id=c.command_id, owner_node=c.owner_node, key_id=c.key_id,
-                          model=c.task_params.model, now=now)
+                          model=c.model, now=now)
     if rejection is not None:
         return [ev.RequestRejected(rejection=rejection, at=now)]
     project = project_of_key(state, c.key_id)
-    events = [_tagged(e, c.key_id, project) for e in decide_task()]
-    if c.key_id is None:
-        return events
-    return [*events, ev.UsageRecorded(key_id=c.key_id, project=project, at=now, requests=1)]
+    return [_tagged(e, c.key_id, project, now) for e in decide_task()]
 
 
-def _tagged(e, key_id: str | None, project: str | None):
+def _tagged(e, key_id: str | None, project: str | None, now: datetime):
+    """The task carries its key and project; `at` makes its TaskCreated count one request for both."""
     if not isinstance(e, ev.TaskCreated) or key_id is None:
         return e
     task = e.task.model_copy(update={"key_id": key_id, "project": project})
-    return e.model_copy(update={"task": task})
+    return e.model_copy(update={"task": task, "at": now})
 
 
-def finish_usage(state: State, c, now: datetime) -> list:
-    """The tokens of a finished request, counted for the key and project its task was admitted with."""
-    task = next((t for t in state.tasks.values()
-                 if isinstance(t, SERVING_TASK_TYPES) and t.command_id == c.finished_command_id), None)
-    if task is None or task.key_id is None or c.usage is None:
-        return []
-    return [ev.UsageRecorded(key_id=task.key_id, project=task.project, at=now,
-                             prompt_tokens=min(c.usage.prompt_tokens, TOKEN_BOUND),
-                             completion_tokens=min(c.usage.completion_tokens, TOKEN_BOUND))]
+def finish_usage(task, usage, now: datetime) -> dict:
+    """TaskDeleted fields that count a finished request's tokens for its key and project."""
+    if getattr(task, "key_id", None) is None or usage is None:
+        return {}
+    return {"at": now, "prompt_tokens": min(usage.prompt_tokens, TOKEN_BOUND),
+            "completion_tokens": min(usage.completion_tokens, TOKEN_BOUND)}
 
 
 def project_instances(state: State, project: str) -> int:

@@ -96,6 +96,9 @@ class ClusterFacade:
                 await self._router.changed.wait()
         session = self._router.session
         self._note_command()
+        if getattr(command, "task_params", None) is not None:  # the prompt stays here; the data plane sends it on
+            self._streams.keep_params(command.command_id, command.task_params)
+            command = command.model_copy(update={"task_params": None})
         await self._messenger.send(session.master_node_id, ForwardedCommand(
             session=session, origin=self.node_id, command=command))
 

@@ -45,7 +45,12 @@ def _without(mapping: dict, *keys: Any) -> dict:
 
 
 def apply_task_created(state: State, e: ev.TaskCreated) -> State:
-    return _with(state, tasks={**state.tasks, e.task_id: e.task})
+    fields: dict[str, Any] = {"tasks": {**state.tasks, e.task_id: e.task}}
+    key_id = getattr(e.task, "key_id", None)
+    if e.at is not None and key_id:  # one request counted for the key and its project
+        fields["usage"] = record_all(state.usage, _series(key_id, e.task.project), int(e.at.timestamp()),
+                                     requests=1)
+    return _with(state, **fields)
 
 
 def apply_task_status_updated(state: State, e: ev.TaskStatusUpdated) -> State:
@@ -69,7 +74,13 @@ def apply_task_failed(state: State, e: ev.TaskFailed) -> State:
 
 
 def apply_task_deleted(state: State, e: ev.TaskDeleted) -> State:
-    return _with(state, tasks=_without(state.tasks, e.task_id))
+    fields: dict[str, Any] = {"tasks": _without(state.tasks, e.task_id)}
+    task = state.tasks.get(e.task_id)
+    key_id = getattr(task, "key_id", None)
+    if e.at is not None and key_id and (e.prompt_tokens or e.completion_tokens):  # the request's tokens
+        fields["usage"] = record_all(state.usage, _series(key_id, task.project), int(e.at.timestamp()),
+                                     prompt_tokens=e.prompt_tokens, completion_tokens=e.completion_tokens)
+    return _with(state, **fields)
 
 
 def apply_instance_created(state: State, e: ev.InstanceCreated) -> State:

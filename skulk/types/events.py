@@ -32,6 +32,7 @@ class TestEvent(_Event):
 class TaskCreated(_Event):
     task_id: TaskId
     task: Task
+    at: datetime | None = None  # the master's time; set when the task's key counts one request for usage
 
 
 class TaskStatusUpdated(_Event):
@@ -46,7 +47,12 @@ class TaskFailed(_Event):
 
 
 class TaskDeleted(_Event):
+    """The end signal of a serving task; with `at`, its tokens count for the task's key and project."""
+
     task_id: TaskId
+    at: datetime | None = None
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
 
 
 class InstanceCreated(_Event):

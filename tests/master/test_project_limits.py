@@ -17,6 +17,7 @@ from skulk.types.access import ApiKeyRecord
 from skulk.types.chunks import Usage
 from skulk.types.projects import MAX_REJECTIONS, ProjectPolicy
 from skulk.types.tasks import TaskStatus, TextGenerationTaskParams
+from skulk.types.runners import RunnerReady
 from tests.factories import ring_instance
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -36,6 +37,7 @@ class Cluster:
         self.now = T0
         self.n = 0
         self.index(ev.InstanceCreated(instance=ring_instance("i1", ["a"])),
+                   ev.RunnerStatusUpdated(runner_id="i1-r0", runner_status=RunnerReady()),  # admission: ready only
                    ev.ApiKeyCreated(record=key("k1", "team")), ev.ApiKeyCreated(record=key("k2", "team")),
                    ev.ApiKeyCreated(record=key("solo", None)))
         self.run(cmd.CreateProject(project=ProjectPolicy(name="team", **policy)))
