@@ -93,3 +93,24 @@ def test_mlx_engine_admits_high_before_earlier_normal_and_low(loaded):
     pytest.importorskip("mlx.core")
     from skulk.engine.generate import Engine
     assert admission_order(Engine(loaded, max_concurrent=1)) == EXPECTED
+
+
+def test_the_runner_frame_carries_the_priority_to_the_engine():
+    import io
+    from skulk.engine import worker_main
+
+    class Recorder:
+        paused = False
+
+        def __init__(self):
+            self.got = []
+
+        def submit(self, rid, params, trace=False, priority=None):
+            self.got.append((rid, priority))
+            return 1
+
+    engine = Recorder()
+    params = ask("hi", 1).model_dump(mode="json")
+    worker_main._handle({"op": "generate", "id": "a", "params": params, "priority": "high"}, engine, io.BytesIO())
+    worker_main._handle({"op": "generate", "id": "b", "params": params}, engine, io.BytesIO())
+    assert engine.got == [("a", "high"), ("b", None)]

@@ -41,6 +41,17 @@ def streamed_models(node, model: str) -> set[str]:
         return {json.loads(line[6:])["model"] for line in r.iter_lines() if line.startswith("data: {")}
 
 
+def task_priorities_while_streaming(node, priority: str) -> list[str]:
+    """The priority of the open task(s) in /state while a stream sent with that header runs."""
+    body = {"model": "smart", "messages": [{"role": "user", "content": "Count to fifty."}], "max_tokens": 400,
+            "stream": True, "temperature": 0}
+    with httpx.stream("POST", node.url + "/v1/chat/completions", json=body, timeout=120, trust_env=False,
+                      headers={"X-Skulk-Priority": priority}) as r:
+        lines = r.iter_lines()  # kept: a dropped iterator closes the stream, and the task with it
+        next(line for line in lines if line.startswith("data: {"))
+        return [unwrap(t)[1].get("priority") for t in node.get("/state")["tasks"].values()]
+
+
 def test_a_route_is_served_by_its_first_ready_model_then_by_the_next(cluster, tmp_path):
     cluster.extra_env["SKULK_DEFAULT_MODEL__AUTO_PLACE"] = "false"
     copy_card(tmp_path / "n0")
@@ -56,6 +67,7 @@ def test_a_route_is_served_by_its_first_ready_model_then_by_the_next(cluster, tm
     assert node.get("/v1/routes")["routes"][0]["served_by"] == COPY
     assert chat(node, "smart", "Hi", max_tokens=3)["model"] == COPY
     assert streamed_models(node, "smart") == {COPY}
+    assert task_priorities_while_streaming(node, "high") == ["high"]  # header -> command -> replicated task
     listed = {m["id"]: m for m in node.get("/v1/models")["data"]}
     assert listed["smart"]["route"] is True and listed["capability:text"]["served_by"] == min(COPY, DEFAULT_MODEL)  # by id
 
