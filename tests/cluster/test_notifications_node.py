@@ -1,5 +1,6 @@
 """Webhooks from real nodes: a node killed -> node.lost, started again -> node.recovered; a deployment
-that becomes ready -> deployment.ready. The receiver is a local HTTP server on 127.0.0.1."""
+that becomes ready -> deployment.ready, then its lease -> lease.expiring, lease.expired. The
+receiver is a local HTTP server on 127.0.0.1."""
 
 import httpx
 
@@ -57,18 +58,25 @@ def test_node_lost_and_recovered(cluster):
         assert sent >= 2
 
 
-def test_deployment_ready_is_notified(cluster, models_dir):
-    cluster.extra_env["SKULK_MODELS_DIR"] = str(models_dir)
+def test_deployment_ready_then_its_lease_runs_out(cluster, models_dir):
+    """ready, lease.expiring, lease.expired, and the planned stop raises no deployment.failed."""
+    cluster.extra_env.update({"SKULK_MODELS_DIR": str(models_dir), "SKULK_DEPLOYMENTS__EXPIRY_WARNING_SECONDS": "80"})
     with webhook_receiver() as rx:
         a, b = two_nodes(cluster)
         turn_on(a, b, rx.url)
-        resp = a.post("/v1/deployments", {"model_id": DEFAULT_MODEL})
+        resp = a.post("/v1/deployments", {"model_id": DEFAULT_MODEL, "lease_seconds": 90})
         assert resp.status_code in (200, 201), resp.text
         dep_id = resp.json()["deployment_id"]
-        ready = wait_until(lambda: of_kind(rx, "deployment.ready"), 240,
+        ready = wait_until(lambda: of_kind(rx, "deployment.ready"), 80,
                            message=f"deployment.ready\n{a.log_tail()}")
         assert ready[0]["deployment_id"] == dep_id and ready[0]["model_id"] == DEFAULT_MODEL
-        assert of_kind(rx, "deployment.failed") == []
+        expiring = wait_until(lambda: of_kind(rx, "lease.expiring"), 30, message="lease.expiring")
+        assert expiring[0]["deployment_id"] == dep_id
+        expired = wait_until(lambda: of_kind(rx, "lease.expired"), 120, message="lease.expired")
+        assert expired[0]["deployment_id"] == dep_id
+        assert rx.kinds().index("lease.expiring") < rx.kinds().index("lease.expired")
+        wait_until(lambda: not a.get("/v1/deployments")["data"], 30, message="the deployment is gone")
+        assert of_kind(rx, "deployment.failed") == [] and len(of_kind(rx, "lease.expired")) == 1
 
 
 def _counter(node, outcome: str) -> float:
