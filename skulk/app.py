@@ -38,16 +38,13 @@ from skulk.routing.service import EventRouter
 from skulk.state.telemetry import TelemetryView
 from skulk.store.api_event_log import ApiEventLog
 from skulk.store.service import StoreService, supervised_instances
-from skulk.types.chunks import EmbeddingChunk, ErrorChunk, TokenChunk
+from skulk.engine.error_codes import error_chunk
+from skulk.types.chunks import EmbeddingChunk, TokenChunk
 from skulk.worker.fit import fit_checker
 from skulk.worker.reporter import InfoReporter
 from skulk.worker.service import WorkerService
 
 log = logging.getLogger(__name__)
-# The runner went away (a rank died, the instance stopped): the same request can succeed again.
-RETRYABLE_ERROR_CODES = frozenset({"runner_failed", "runner_shutdown", "runner_unavailable"})
-# Runner refusals that are the request's fault (HTTP 400), not the cluster's.
-CLIENT_ERROR_CODES = frozenset({"context_length_exceeded", "not_a_generation_model", "not_an_embedding_model"})
 
 
 class Node:
@@ -152,9 +149,7 @@ class Node:
     def _send_output(self, task, out) -> None:
         self.metric_sampler.note_output(out)  # tokens per second in the metric history
         if out.error_code:
-            chunk = ErrorChunk(error_type=out.error_code, error_message=out.error_message or out.error_code,
-                               status_code=400 if out.error_code in CLIENT_ERROR_CODES else 500,
-                               retryable=out.error_code in RETRYABLE_ERROR_CODES)
+            chunk = error_chunk(out.error_code, out.error_message)
         elif out.embeddings is not None:
             chunk = EmbeddingChunk(embeddings=out.embeddings, token_count=out.usage.prompt_tokens if out.usage else 0)
         else:

@@ -8,6 +8,7 @@ go on meanwhile), or it ends with a retryable error. Times are trio's clock, pas
 from dataclasses import dataclass
 
 from skulk.config.model import ApiSettings
+from skulk.engine.error_codes import error_chunk
 from skulk.types.chunks import ErrorChunk
 
 REQUEST_TIMEOUT = "request_timeout"
@@ -16,14 +17,12 @@ STREAM_STALLED = "stream_stalled"
 
 def timed_out(seconds: float) -> ErrorChunk:
     # Not retryable: the same request would run out of time again (and failover must not take it).
-    return ErrorChunk(error_type=REQUEST_TIMEOUT, retryable=False, status_code=504,
-                      error_message=f"The request took longer than {seconds:g} s (api.request_timeout_seconds) "
-                      "and was cancelled")
+    return error_chunk(REQUEST_TIMEOUT, f"The request took longer than {seconds:g} s "
+                       "(api.request_timeout_seconds) and was cancelled")
 
 
 def stalled(seconds: float) -> ErrorChunk:
-    return ErrorChunk(error_type=STREAM_STALLED, retryable=True, status_code=504,
-                      error_message=f"No token arrived for {seconds:g} s (api.stall_timeout_seconds); please retry")
+    return error_chunk(STREAM_STALLED, f"No token arrived for {seconds:g} s (api.stall_timeout_seconds); please retry")
 
 
 @dataclass

@@ -20,13 +20,13 @@ from skulk.api.routes_warm import wake_if_cold
 from skulk.errors import NotFound, SkulkError
 from skulk.master.serving import instances_for_model
 from skulk.types import commands as cmd
+from skulk.engine.error_codes import error_chunk
 from skulk.types.chunks import ErrorChunk, GenerationStats, TokenChunk, Usage
 from skulk.types.tasks import TextGenerationTaskParams
 
 KEEPALIVE_S = 5.0  # well under the 10 s a client may wait for a byte
 TASK_APPEAR_DEADLINE_S = 15.0  # the master refuses silently (e.g. the instance vanished): don't hang
-NEVER_STARTED = ErrorChunk(error_type="task_not_created", retryable=True, status_code=503,
-                           error_message="The cluster did not accept this request in time; please retry")
+NEVER_STARTED = error_chunk("task_not_created", "The cluster did not accept this request in time; please retry")
 
 
 def timed_stats(usage: Usage | None, sent: float, first: float, last: float) -> GenerationStats:
@@ -110,8 +110,7 @@ class Generation:
                 try:
                     return await self._recv.receive()
                 except trio.EndOfChannel:
-                    raise GenerationFailed(ErrorChunk(error_type="stream_closed", retryable=True,
-                                                      error_message="The stream ended unexpectedly; please retry"))
+                    raise GenerationFailed(error_chunk("stream_closed", "The stream ended unexpectedly; please retry"))
             if not self.text and not self._task_seen() and trio.current_time() - self._started > TASK_APPEAR_DEADLINE_S:
                 self.done = True
                 raise GenerationFailed(NEVER_STARTED)

@@ -15,10 +15,9 @@ from skulk.node.flight_recorder import FlightRecorder
 from skulk.node.logs import structured_logging_enabled
 from skulk.node.runner_cancel import decide_runner_cancel
 from skulk.node.session import SessionManager
-from skulk.node.streams import StreamRegistry
+from skulk.node.streams import CANCELLED_BY_REQUEST, StreamRegistry
 from skulk.routing.service import EventRouter
 from skulk.state.telemetry import TelemetryView
-from skulk.types.chunks import ErrorChunk
 from skulk.errors import NotFound, Unavailable
 from skulk.faults import FAULTS
 from skulk.master.notifier import NOTIFY_COUNTS
@@ -111,8 +110,7 @@ class ClusterFacade:
     def cancel_stream(self, command_id: str) -> bool:
         if command_id not in self._streams:
             return False
-        self._streams.fail(command_id, ErrorChunk(error_type="cancelled", error_message="Command cancelled.",
-                                                  status_code=499))
+        self._streams.fail(command_id, CANCELLED_BY_REQUEST)
         return True
 
     def apply_live_settings(self, file_settings: Any) -> None:

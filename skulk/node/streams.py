@@ -4,23 +4,21 @@ import math
 
 import trio
 
+from skulk.engine.error_codes import error_chunk
 from skulk.types.chunks import ErrorChunk, RequestParams
 from skulk.types.events import TaskCreated, TaskDeleted, TaskFailed, TaskStatusUpdated
 from skulk.types.ids import CommandId, NodeId, TaskId
 from skulk.types.state import State
 from skulk.types.tasks import SERVING_TASK_TYPES, TaskStatus, TextEmbeddingTaskParams
 
-SESSION_CHANGED = ErrorChunk(
-    error_type="session_changed", status_code=503, retryable=True,
-    error_message="The cluster session changed (master failover) while this request was in flight; please retry")
-CANCELLED = ErrorChunk(error_type="cancelled", status_code=500, retryable=True,
-                       error_message="The request was cancelled because its instance was deleted")
-CANCELLED_BY_REQUEST = ErrorChunk(error_type="cancelled", status_code=499, error_message="Command cancelled.")
+SESSION_CHANGED = error_chunk(
+    "session_changed", "The cluster session changed (master failover) while this request was in flight; please retry")
+CANCELLED = error_chunk("instance_deleted", "The request was cancelled because its instance was deleted")
+CANCELLED_BY_REQUEST = error_chunk("cancelled", "Command cancelled.")
 
 
 def node_lost(node: NodeId) -> ErrorChunk:
-    return ErrorChunk(error_type="instance_lost", status_code=500, retryable=True,
-                      error_message=f"A node running this request's instance ({node}) disconnected; please retry")
+    return error_chunk("instance_lost", f"A node running this request's instance ({node}) disconnected; please retry")
 
 
 class StreamRegistry:
@@ -115,8 +113,7 @@ class StreamRegistry:
                 continue
             command_id, instance_id = known
             if isinstance(event, TaskFailed):
-                self.fail(command_id, ErrorChunk(error_type=event.error_type, error_message=event.error_message,
-                                                 status_code=500, retryable=event.error_type == "instance_lost"))
+                self.fail(command_id, error_chunk(event.error_type, event.error_message))
             elif isinstance(event, TaskStatusUpdated) and event.task_status == TaskStatus.Cancelled:
                 # Instance deletion cancels its tasks; a CancelCommand (e.g. a diagnostics cancel) leaves it.
                 deleted = instance_id not in state.instances
