@@ -27,6 +27,7 @@ from skulk.api.routes_embeddings import card_for, compute_embeddings, input_text
 from skulk.api.routing import RouteSpec
 from skulk.api.validation import check_request, parse_json_body
 from skulk.api.routes_routes import resolve_request
+from skulk.api.model_routes import route_views, routes_of
 from skulk.errors import BadRequest, NotFound, SkulkError
 from skulk.master.serving import instances_for_model
 from skulk.types.downloads import DownloadCompleted
@@ -229,7 +230,12 @@ def _listed_models(port: ClusterPort) -> list[str]:
 
 async def tags(request: Request) -> JSONResponse:
     port = _port(request)
-    return JSONResponse({"models": [tag_entry(m, card_for(port, m)) for m in _listed_models(port)]})
+    models = [tag_entry(m, card_for(port, m)) for m in _listed_models(port)]
+    # Configured routes that can serve now, under their own name, described by the model they go to
+    # (capability routes stay out: a client's model picker would list every capability twice).
+    routes = [tag_entry(v.name, card_for(port, v.served_by)) for v in route_views(port.state, routes_of(port))
+              if v.kind == "route" and v.served_by is not None]
+    return JSONResponse({"models": models + routes})
 
 
 async def ps(request: Request) -> JSONResponse:

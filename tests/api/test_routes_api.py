@@ -115,3 +115,10 @@ def test_the_key_allow_list_applies_to_the_resolved_model():
     assert c.put("/v1/routes", json={"routes": []}, headers=bearer(USER)).status_code == 403
     assert c.put("/v1/routes", json={"routes": []}, headers=bearer(ADMIN)).status_code == 200
     assert c.get("/v1/routes", headers=bearer(USER)).status_code == 200
+
+
+def test_ollama_tags_list_routes_that_can_serve():
+    names = [m["name"] for m in client(RoutesPort()).get("/ollama/api/tags").json()["models"]]
+    assert M in names and "fast" in names and not any(n.startswith("capability:") for n in names)
+    gone = client(RoutesPort(routes=[{"name": "gone", "models": ["org/a"]}])).get("/ollama/api/tags").json()
+    assert "gone" not in [m["name"] for m in gone["models"]]  # a route that cannot serve is not listed
