@@ -14,7 +14,7 @@ from skulk.api.port import ClusterPort
 from skulk.api.routing import RouteSpec
 from skulk.errors import NotFound, Unavailable
 from skulk.master.serving import instances_for_model
-from skulk.master.warm_cache import WOKEN, paused_deployment_for
+from skulk.master.warm_cache import WOKEN, paused_deployment_for, paused_instances
 from skulk.types import commands as cmd
 from skulk.types.deployments import DeploymentStatus
 from skulk.types.state import State
@@ -31,12 +31,7 @@ def _port(request: Request) -> ClusterPort:
 def waking(state: State, model_id: str, exclude=()) -> bool:
     """True when the model's only way to serve is a paused deployment's instance: the request should
     be sent (its task wakes the deployment) and wait in its stream, not for a ready instance here."""
-    for iid in instances_for_model(state, model_id):
-        inst = state.instances[iid]
-        d = state.deployments.get(inst.deployment_id) if inst.deployment_id else None
-        if iid not in exclude and d is not None and d.status is DeploymentStatus.paused:
-            return True
-    return False
+    return bool(paused_instances(state, model_id, exclude))
 
 
 async def wake_if_cold(port: ClusterPort, model_id: str) -> None:

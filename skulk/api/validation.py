@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from skulk.api.limits import FieldNames, api_settings, check_limits
 from skulk.errors import BadRequest, NotFound, SkulkError
 from skulk.master.serving import instances_for_model
+from skulk.master.warm_cache import paused_deployment_for
 from skulk.types.chunks import ErrorChunk
 from skulk.types.state import State
 from skulk.types.tasks import TextGenerationTaskParams
@@ -84,6 +85,8 @@ def check_servable(state: State, params: TextGenerationTaskParams) -> None:
     if not any(m.content.strip() or m.tool_calls for m in params.input):
         raise BadRequest("At least one message must have non-empty content", param="messages")
     ids = instances_for_model(state, params.model)
+    if not ids and paused_deployment_for(state, params.model):
+        return  # paused and dropped to cold: the generation wakes it (skulk.api.routes_warm)
     if not ids:
         raise NotFound(f"No instance found for model {params.model}", code="model_not_found", param="model")
     limits = [state.instances[i].context_token_limit for i in ids]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from skulk.master.limits import project_of_key
+from skulk.master.warm_cache import paused_instances
 from skulk.types import events as ev
 from skulk.types.ids import InstanceId, NodeId
 from skulk.types.projects import Rejection
@@ -76,6 +77,8 @@ def refusal(state: State, c, limit: int) -> Rejection | None:
     if not model_instances(state, model, exclude):
         return None
     if not ready_instances(state, model, exclude):
+        if paused_instances(state, model, exclude):
+            return None  # a paused deployment's instance: the task wakes it (skulk.master.warm_cache)
         return _rejection(state, c, 503, f"no instance of {model} is ready yet; retry shortly", 0, NOT_READY_RETRY_S)
     if pick(state, model, c.owner_node, limit, exclude=exclude) is None:
         reason = f"{PENDING_LIMIT}: every ready instance of {model} already holds {limit} open requests"

@@ -138,6 +138,17 @@ def with_wakes(state: State, events: list) -> list:
     return events + [ev.DeploymentStatusChanged(deployment_id=d, status=S.pending, reason=WOKEN) for d in woken]
 
 
+def paused_instances(state: State, model_id: str, exclude: Iterable[InstanceId] = ()) -> list[InstanceId]:
+    """The model's instances whose deployment is paused: a request may go there and wake it."""
+    skip = set(exclude)
+    out = []
+    for iid, inst in sorted(state.instances.items()):
+        d = state.deployments.get(inst.deployment_id) if inst.deployment_id else None
+        if inst.shard_assignments.model_id == model_id and iid not in skip and d is not None and d.status == S.paused:
+            out.append(iid)
+    return out
+
+
 def paused_deployment_for(state: State, model_id: str) -> str | None:
     """A paused deployment of the model (the first by id), for a request that finds no instance."""
     return next((d for d, dep in sorted(state.deployments.items())

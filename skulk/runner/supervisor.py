@@ -91,6 +91,7 @@ class RunnerSupervisor:
             model=instance.shard_assignments.model_id, rank=f"{self.rank}/{self.world_size}"))
         self._run_started = False
         self._warmup_wanted = False
+        self._resuming = False  # a paused runner reloading in place: ready again without a warmup
 
     @property
     def active_tasks(self) -> frozenset[str]:
@@ -184,6 +185,7 @@ class RunnerSupervisor:
         if not isinstance(self.status, RunnerPaused):
             return
         self._report(RunnerLoading(layers_loaded=0, total_layers=1))
+        self._resuming = True
         self._arm(self._deadlines.load_s, self._deadlines.load_exceeded())
         await self._send({"op": "resume"})
 
@@ -346,7 +348,9 @@ class RunnerSupervisor:
                                        total_layers=int(msg.get("total_layers", 0))))
         elif op == "ready":
             self._disarm()
-            self._report(RunnerLoaded())
+            # a woken runner's process has warmed up once already: serve as soon as it reloaded
+            self._report(RunnerReady() if self._resuming else RunnerLoaded())
+            self._resuming = False
         elif op == "paused":
             if isinstance(self.status, RunnerPaused):
                 rss = msg.get("rss_bytes")
