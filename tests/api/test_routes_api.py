@@ -122,3 +122,18 @@ def test_ollama_tags_list_routes_that_can_serve():
     assert M in names and "fast" in names and not any(n.startswith("capability:") for n in names)
     gone = client(RoutesPort(routes=[{"name": "gone", "models": ["org/a"]}])).get("/ollama/api/tags").json()
     assert "gone" not in [m["name"] for m in gone["models"]]  # a route that cannot serve is not listed
+
+
+def test_capability_embedding_serves_openai_and_ollama_embeddings_with_the_served_model():
+    from tests.api_ollama.fake_port import EMBED_MODEL
+    from tests.api_ollama.fake_port import ScriptedPort as EmbedPort
+    port = EmbedPort()
+    c = client(port)
+    body = c.post("/v1/embeddings", json={"model": "capability:embedding", "input": ["a", "b"]}).json()
+    assert body["model"] == EMBED_MODEL and len(body["data"]) == 2
+    assert port.sent_of(cmd.EmbedText)[-1].task_params.model == EMBED_MODEL
+    ollama = c.post("/ollama/api/embed", json={"model": "capability:embedding", "input": "a"}).json()
+    assert ollama["model"] == EMBED_MODEL
+    chat = c.post("/ollama/api/chat", json={"model": "capability:text", "stream": False,
+                                            "messages": [{"role": "user", "content": "hi"}]}).json()
+    assert chat["model"] == M
