@@ -21,7 +21,6 @@ from skulk.api import routes_audit, routes_projects, routes_usage
 from skulk.api import routes_maintenance, routes_warm
 from skulk.api import routes_deployments
 from skulk.api import routes_metrics_history, routes_purge
-from skulk.api import routes_metrics_history, routes_purge
 from skulk.api import routes_routes
 from skulk.api.audit import AuditLog, AuditMiddleware
 from skulk.api.quota import QuotaMiddleware
@@ -46,7 +45,6 @@ ROUTE_GROUPS: list[list[RouteSpec]] = [routes_dashboard.NEGOTIATED, routes_clust
                                        routes_ops.ROUTES, routes_traces.ROUTES, routes_keys.ROUTES, routes_health.ROUTES,
                                        routes_projects.ROUTES, routes_usage.ROUTES, routes_audit.ROUTES, routes_routes.ROUTES,
                                        routes_maintenance.ROUTES, routes_warm.ROUTES, routes_deployments.ROUTES,
-                                       routes_metrics_history.ROUTES, routes_purge.ROUTES,
                                        routes_metrics_history.ROUTES, routes_purge.ROUTES,
                                        routes_dashboard.ROUTES]
 
