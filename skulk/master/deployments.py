@@ -314,3 +314,13 @@ def auto_deployment(state: State, c: cmd.PlaceInstance, ctx, placer: Placer) -> 
     placed = [e.model_copy(update={"auto_placed": True}) if isinstance(e, ev.InstanceCreated) else e
               for e in place_one(state, d, ctx, placer)]
     return [ev.DeploymentCreated(deployment=d), *placed]
+
+
+def with_deployment(state: State, c: cmd.DeleteInstance, events: list) -> list:
+    """An operator deleting a deployment's last instance means the deployment: it goes too (a worker's
+    own deletion carries a reason and leaves the deployment to the reconciler, which counts crashes)."""
+    inst = state.instances.get(c.instance_id)
+    d = state.deployments.get(inst.deployment_id) if inst is not None and inst.deployment_id else None
+    if d is None or c.reason is not None or len(instances_of(state, d.deployment_id)) > 1:
+        return events
+    return [*events, ev.DeploymentDeleted(deployment_id=d.deployment_id, reason="its last instance was deleted")]

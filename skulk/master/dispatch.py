@@ -185,7 +185,7 @@ DECIDERS: dict[type, Callable[[State, object, DecideContext], list]] = {
     cmd.TestCommand: _nothing,
     cmd.PlaceInstance: place,
     cmd.CreateInstance: _create,
-    cmd.DeleteInstance: _without_ctx(decide_delete_instance),
+    cmd.DeleteInstance: lambda state, c, ctx: deployments.with_deployment(state, c, decide_delete_instance(state, c)),
     cmd.GenerateText: _generate,
     cmd.EmbedText: _embed,
     cmd.CancelCommand: _without_ctx(decide_cancel_command),

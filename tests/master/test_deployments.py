@@ -274,3 +274,13 @@ def test_a_refused_shard_of_a_deployment_is_replaced_for_the_same_deployment():
     refusal = cmd.RefuseInstancePlacement(instance_id=inst.instance_id, node_id=node, reason="tight")
     events = decide(seq.state, refusal, ctx(AB, sender=node))
     assert all(e.instance.deployment_id == "d1" for e in events if isinstance(e, ev.InstanceCreated))
+
+
+def test_deleting_the_last_instance_by_hand_deletes_the_deployment_but_a_workers_deletion_does_not():
+    seq = cluster(AB)
+    create(seq)
+    inst = dep.instances_of(seq.state, "d1")[0].instance_id
+    crashed = decide(seq.state, cmd.DeleteInstance(instance_id=inst, reason="runner crashed 3 times"), ctx())
+    assert [type(e) for e in crashed] == [ev.InstanceDeleted]  # the reconciler places again and counts crashes
+    by_hand = index(seq, decide(seq.state, cmd.DeleteInstance(instance_id=inst), ctx()))
+    assert [type(e) for e in by_hand] == [ev.InstanceDeleted, ev.DeploymentDeleted] and not seq.state.deployments
