@@ -38,10 +38,12 @@ class Policy:
     expiry_warning_s: float = DeploymentSettings().expiry_warning_seconds
 
 
-def policy_of(state: State) -> Policy:
-    """The cluster-wide knobs, read from the replicated config so every master agrees (live)."""
-    config = state.cluster_config or {}
-    runner, deployments = config.get("runner") or {}, config.get("deployments") or {}
+def policy_of(state: State, local: Mapping[str, Any] | None = None) -> Policy:
+    """The cluster-wide knobs from the replicated config (live, every master agrees); a section the
+    cluster config does not name comes from the master's own settings (`local`), else the defaults."""
+    config, local = state.cluster_config or {}, local or {}
+    runner = config.get("runner") or local.get("runner") or {}
+    deployments = config.get("deployments") or local.get("deployments") or {}
     try:
         r = RunnerPolicySettings.model_validate(runner) if isinstance(runner, dict) else RunnerPolicySettings()
         d = DeploymentSettings.model_validate(deployments) if isinstance(deployments, dict) else DeploymentSettings()
@@ -191,7 +193,7 @@ def decide_set_paused(state: State, c: cmd.SetDeploymentPaused, ctx) -> list:
 def reconcile_deployments(state: State, ctx, placer: Placer, backoff: Mapping[str, Backoff],
                           crashes: Sequence[Crash] = ()) -> tuple[list, dict[str, Backoff]]:
     """Events that move every deployment toward its desired state, and the placement backoff after them."""
-    policy = policy_of(state)
+    policy = policy_of(state, getattr(ctx, "local_config", None))
     step = Pass(state)
     after: dict[str, Backoff] = {}
     ordered = sorted(state.deployments.values(),

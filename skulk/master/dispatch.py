@@ -54,6 +54,7 @@ class DecideContext:
     engine: str = "auto"  # inference.engine: which engine serves the auto-placed default model
     no_worker: frozenset[NodeId] = frozenset()  # live nodes started with --no-worker: never given shards
     pending_limit: int = 16  # inference.pending_limit: open requests one instance accepts
+    local_config: Mapping[str, object] = field(default_factory=dict)  # this node's runner/deployments keys
 
 
 def place(state: State, c: cmd.PlaceInstance, ctx: DecideContext, auto_placed: bool = False) -> list:

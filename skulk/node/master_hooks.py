@@ -20,7 +20,7 @@ class MasterContext:
 
     def __init__(self, telemetry: TelemetryView, now: Callable[[], float], liveness_timeout: float,
                  default_card: Callable[[], object | None], auto_place: bool, engine: str = "auto", *,
-                 pending_limit: Callable[[], int] | None = None):
+                 pending_limit: Callable[[], int] | None = None, local_config: Callable[[], dict] | None = None):
         self._telemetry = telemetry
         self._now = now
         self._timeout = liveness_timeout
@@ -28,6 +28,7 @@ class MasterContext:
         self._auto_place = auto_place
         self._engine = engine
         self._pending_limit = pending_limit  # live: PUT /config may change it
+        self._local_config = local_config  # the deployment knobs until the cluster config names them
 
     def __call__(self) -> DecideContext:
         live = self._telemetry.live(self._now(), self._timeout)
@@ -39,4 +40,5 @@ class MasterContext:
             node_engines={n: tuple(hb.system.engines) for n, hb in live.items()}, engine=self._engine,
             **({"pending_limit": self._pending_limit()} if self._pending_limit is not None else {}),
             no_worker=frozenset(n for n, hb in live.items() if not hb.system.has_worker),
+            **({"local_config": self._local_config()} if self._local_config is not None else {}),
         )

@@ -284,3 +284,12 @@ def test_deleting_the_last_instance_by_hand_deletes_the_deployment_but_a_workers
     assert [type(e) for e in crashed] == [ev.InstanceDeleted]  # the reconciler places again and counts crashes
     by_hand = index(seq, decide(seq.state, cmd.DeleteInstance(instance_id=inst), ctx()))
     assert [type(e) for e in by_hand] == [ev.InstanceDeleted, ev.DeploymentDeleted] and not seq.state.deployments
+
+
+def test_policy_comes_from_the_cluster_config_then_the_masters_own_settings():
+    local = {"runner": {"max_restarts": 7, "restart_window_seconds": 60}, "deployments": {"expiry_warning_seconds": 9}}
+    assert dep.policy_of(cluster(AB).state, local) == dep.Policy(7, 60, 9)
+    state = cluster(AB).state.model_copy(update={"cluster_config": {"runner": {"max_restarts": 1}}})
+    assert dep.policy_of(state, local) == dep.Policy(1, 300, 9)
+    broken = state.model_copy(update={"cluster_config": {"runner": {"max_restarts": "lots"}}})
+    assert dep.policy_of(broken) == dep.Policy()  # a bad config never stops the reconciler
