@@ -76,7 +76,8 @@ class Node:
         self._conn_out, conn_in = trio.open_memory_channel(math.inf)
         friendly = resolve_node_name(s)
         beat = heartbeat_builder(node_id, friendly, s.libp2p_host, paths.home, None if s.no_api else s.api_port,
-                                 self.net.listen_multiaddrs, lambda: self.router.session, has_worker=not s.no_worker)
+                                 self.net.listen_multiaddrs, lambda: self.router.session, has_worker=not s.no_worker,
+                                 mock_devices=s.devices.mock)
         self.gossip = GossipService(node_id, self.net, self.telemetry, beat, election_in)
         self.election = ElectionService(node_id, force_master=s.force_master, publish=self.gossip.publish_election,
                                         messages=election_msgs, connections=conn_in, results=results_out,

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from skulk.config.routes import CAPABILITY_PREFIX, ModelRoute, check_routes  # noqa: F401  (re-exported)
 
+from skulk.config.devices import DevicesSettings
 from skulk.config.section import ConfigSection
 from skulk.config.warm_cache import WarmCacheSettings
 
@@ -377,6 +378,10 @@ class Settings(ConfigSection):
     metrics: MetricsHistorySettings = Field(
         default_factory=MetricsHistorySettings,
         description="This node's metric history (per machine, not synced).",
+    )
+    devices: DevicesSettings = Field(
+        default_factory=DevicesSettings,
+        description="This machine's accelerators as configured (per machine, not synced).",
     )
     routes: tuple[ModelRoute, ...] = Field(
         (),

@@ -22,7 +22,7 @@ from skulk.errors import ConfigError
 NODE_LOCAL_KEYS = frozenset({
     "node_name", "api_host", "api_port", "libp2p_host", "libp2p_port", "bootstrap_peers",
     "force_master", "no_worker", "no_api", "home", "verbosity", "dashboard_base_path",
-    "cluster", "discovery", "event_log_min_free_bytes", "auth", "metrics",
+    "cluster", "discovery", "event_log_min_free_bytes", "auth", "metrics", "devices",
 }) | SECRET_KEYS
 
 # Keys a running node picks up without a restart (the next model launch, the log sink, the

@@ -3,11 +3,15 @@
 import functools
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
 
+from skulk.probe.devices import MockSpec, pick_devices, resource_slots
 from skulk.probe.engines import read_engines
+from skulk.probe.identity import _cpu_model
+from skulk.probe.memory import read_memory
 from skulk.probe.nvidia import NvidiaProbe
 from skulk.types.node import SystemPerformanceProfile
 
@@ -89,16 +93,19 @@ _NVIDIA = NvidiaProbe()
 _CPU_TEMPERATURE = CpuTemperature()
 
 
-def read_system() -> SystemPerformanceProfile:
+def read_system(mock_devices: Sequence[MockSpec] = ()) -> SystemPerformanceProfile:
     """Usage figures are ratios in 0..1; `temp` is the GPU's if there is one, else the CPU's.
 
     `sysPower` is the GPUs' draw, the only power figure Linux gives cheaply. CPU load is
-    psutil's non-blocking figure since the previous call (0.0 on the first).
+    psutil's non-blocking figure since the previous call (0.0 on the first). `devices` lists
+    each accelerator (`mock_devices`, from devices.mock, replace the real ones).
     """
-    accelerator = _NVIDIA.read()
+    nvidia_devices, accelerator = _NVIDIA.read_all()
     cpu_temp = _CPU_TEMPERATURE.read()
     gpu_temp = accelerator.temperature_celsius if accelerator else None
     temp = gpu_temp if gpu_temp is not None else cpu_temp
+    memory = read_memory()
+    devices = pick_devices(mock_devices, nvidia_devices, memory, _cpu_model())
     return SystemPerformanceProfile(
         gpu_usage=(accelerator.utilization_ratio or 0.0) if accelerator else 0.0,
         temp=temp or 0.0,
@@ -108,4 +115,6 @@ def read_system() -> SystemPerformanceProfile:
         cpu_count=_cpu_count(),
         accelerator=accelerator,
         engines=list(read_engines()),
+        devices=devices,
+        resources=resource_slots(_cpu_count(), memory, devices),
     )

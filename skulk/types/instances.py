@@ -5,6 +5,7 @@ from enum import Enum
 from pydantic import Field, model_validator
 
 from skulk.types.base import TaggedModel, WireModel, tagged_union
+from skulk.types.devices import GpuOffload
 from skulk.types.ids import InstanceId, ModelId, NodeId, RunnerId
 from skulk.types.shards import ShardMetadata
 
@@ -65,6 +66,7 @@ class LlamaRpcInstance(_Instance):
     """A GGUF model run by llama.cpp on its driver node: one runner, one shard of every layer."""
 
     driver_node: NodeId
+    offload: GpuOffload | None = None  # layers on the driver's GPU (None: no device reported, CPU)
 
     @model_validator(mode="after")
     def _one_whole_shard_on_the_driver(self) -> "LlamaRpcInstance":
@@ -81,6 +83,8 @@ class LlamaRpcInstance(_Instance):
             raise ValueError(f"a LlamaRpc shard has resolved_backend {LLAMA_CPP_BACKEND!r}")
         if not shard.model_card.gguf_file:
             raise ValueError(f"model {shard.model_card.model_id} has no GGUF file for llama.cpp")
+        if self.offload is not None and self.offload.total_layers != shard.n_layers:
+            raise ValueError(f"offload counts {self.offload.total_layers} layers, the model has {shard.n_layers}")
         return self
 
 

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from skulk.types.base import TaggedModel, WireModel, tagged_union
+from skulk.types.devices import MAX_DEVICES, DeviceInfo, ResourceSlots
 from skulk.types.ids import Memory
 
 InterfaceType = Literal["wifi", "ethernet", "maybe_ethernet", "thunderbolt", "unknown"]
@@ -51,6 +52,8 @@ class SystemPerformanceProfile(WireModel):
     # inference engines and compute backends installed here ("mlx", "mlx-cpu", "llama_cpp", ...)
     engines: list[Annotated[str, StringConstraints(max_length=32)]] = Field(default_factory=list, max_length=16)
     has_worker: bool = True  # False for a --no-worker node: placement never gives it shards
+    devices: list[DeviceInfo] = Field(default_factory=list, max_length=MAX_DEVICES)  # one per accelerator
+    resources: ResourceSlots | None = None
 
 
 class DiskUsage(WireModel):

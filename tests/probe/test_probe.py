@@ -99,7 +99,7 @@ def test_nvidia_gpus_are_combined_into_one_accelerator(monkeypatch):
     assert info.vram_total_bytes == 160 * 2**30 and info.vram_used_bytes == 3 * 2**30
     assert info.temperature_celsius == 60.0 and info.power_watts == pytest.approx(123.5)
     probe.read()
-    assert fake.calls == 1  # the name is static: read once
+    assert fake.calls == 2  # names are static: read once per device
 
 
 def test_cpu_temperature_reads_the_cpu_hwmon_chip(tmp_path, monkeypatch):
