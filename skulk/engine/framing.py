@@ -1,4 +1,6 @@
-"""Length-prefixed msgpack frames over a byte stream: 4-byte big-endian length, then the body."""
+"""Length-prefixed msgpack frames over a byte stream: 4-byte big-endian length, then the body.
+
+The body is the map of one frame model of skulk.types.runner_frames."""
 
 import struct
 from typing import Any, BinaryIO
@@ -9,7 +11,10 @@ _LEN = struct.Struct("!I")
 MAX_FRAME = 64 * 1024 * 1024
 
 
-def write_frame(stream: BinaryIO, message: dict[str, Any]) -> None:
+def write_frame(stream: BinaryIO, message: Any) -> None:
+    """Write one frame: a frame model (skulk.types.runner_frames) or its map."""
+    if hasattr(message, "wire"):
+        message = message.wire()
     body = msgpack.packb(message, use_bin_type=True)
     stream.write(_LEN.pack(len(body)) + body)
     stream.flush()

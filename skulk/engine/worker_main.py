@@ -9,7 +9,8 @@ Ring ranks take MLX_HOSTFILE / MLX_RANK from the environment (see distributed.ra
 --shard-json is a tagged ShardMetadata ({"PipelineShardMetadata": {...}}); without it the
 process holds the whole model on a single rank.
 
-Frames both ways are a 4-byte big-endian length followed by a msgpack map (framing.py).
+Frames both ways are a 4-byte big-endian length followed by a msgpack map (framing.py); each map is
+one model of skulk/types/runner_frames.py (ToRunner in, FromRunner out), validated on both sides.
 stdin (send every request to every rank; rank 0 decides, followers use it to know when to step):
     {"op": "generate", "id": str, "params": TextGenerationTaskParams fields (snake or camelCase)}
     {"op": "embed", "id": str, "params": TextEmbeddingTaskParams fields}   embedding models only
@@ -47,7 +48,7 @@ import threading
 import time
 from typing import Any, BinaryIO
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from skulk.engine.distributed import init_group, pin_to_cpus
 from skulk.engine.errors import GroupConnectTimeout, RingPeerLost
@@ -56,8 +57,8 @@ from skulk.engine.pausing import PausableEngine
 from skulk.engine.steps import PREFILL_STEP
 from skulk.engine.tracing import now_us
 from skulk.errors import SkulkError
+from skulk.types import runner_frames as frames
 from skulk.types.shards import ShardMetadata
-from skulk.types.tasks import TextGenerationTaskParams
 
 # Engines load lazily: a llama.cpp runner never imports MLX, an MLX runner never llama.cpp.
 Engine = Any
@@ -120,51 +121,65 @@ def _read_stdin(inbox: "queue.Queue[Any]") -> None:
             return
 
 
-def _chunk(o: StepOutput) -> dict[str, Any]:
-    usage = {**o.usage._asdict(), "total_tokens": o.usage.total_tokens}
-    return {"op": "chunk", "id": o.request_id, "text": o.text, "token_ids": o.token_ids,
-            "finished": o.finished, "finish_reason": o.finish_reason, "usage": usage,
-            "stop_sequence": o.stop_sequence}
+def _chunk(o: StepOutput) -> frames.Chunk:
+    usage = frames.FrameUsage(prompt_tokens=o.usage.prompt_tokens, completion_tokens=o.usage.completion_tokens,
+                              total_tokens=o.usage.total_tokens)
+    return frames.Chunk(id=o.request_id, text=o.text, token_ids=o.token_ids, finished=o.finished,
+                        finish_reason=o.finish_reason, usage=usage, stop_sequence=o.stop_sequence)
+
+
+def _emit(out: BinaryIO, frame: Any) -> None:
+    """Write one frame to the node; a map (from an engine helper) is checked as its model first."""
+    write_frame(out, frame if isinstance(frame, BaseModel) else frames.from_runner(frame))
+
+
+def _request(msg: dict[str, Any], out: BinaryIO) -> Any:
+    """The node's map as its ToRunner model; a malformed request is answered, anything else ignored."""
+    try:
+        return frames.to_runner(msg)
+    except ValidationError as e:
+        if isinstance(msg, dict) and msg.get("op") in ("generate", "embed"):
+            _emit(out, frames.Error(id=str(msg.get("id")), code="invalid_request", message=str(e)[:2000]))
+        return None
 
 
 def _handle(msg: dict[str, Any], engine: Engine, out: BinaryIO) -> bool:
     """Apply one request message; False means stop the process."""
-    op = msg.get("op")
-    if op in ("pause", "resume") or (getattr(engine, "paused", False) and op in ("generate", "embed", "warmup")):
-        _pause_op(msg, engine, out)
-    elif op == "generate":
+    frame = _request(msg, out)
+    busy = (frames.Generate, frames.Embed, frames.Warmup)
+    if isinstance(frame, (frames.Pause, frames.Resume)) or (getattr(engine, "paused", False) and isinstance(frame, busy)):
+        _pause_op(frame, engine, out)
+    elif isinstance(frame, frames.Generate):
         try:
-            params = TextGenerationTaskParams.model_validate(msg.get("params") or {})
-            engine.submit(str(msg["id"]), params, trace=bool(msg.get("trace")), priority=msg.get("priority"))
+            engine.submit(frame.id, frame.params, trace=frame.trace, priority=frame.priority)
         except SkulkError as e:
-            write_frame(out, {"op": "error", "id": msg.get("id"), "code": e.code, "message": e.message})
+            _emit(out, frames.Error(id=frame.id, code=e.code, message=e.message))
         except (ValueError, KeyError) as e:
-            write_frame(out, {"op": "error", "id": msg.get("id"), "code": "invalid_request", "message": str(e)})
-    elif op == "embed":
+            _emit(out, frames.Error(id=frame.id, code="invalid_request", message=str(e)))
+    elif isinstance(frame, frames.Embed):
         start = now_us()
-        frame = _embed_frame(engine, msg)
-        write_frame(out, frame)
-        if msg.get("trace") and frame["op"] == "embedding":
+        reply = frames.from_runner(_embed_frame(engine, frame.wire()))
+        _emit(out, reply)
+        if frame.trace and isinstance(reply, frames.Embedding):
             span = {"name": "embed", "cat": "embed", "ts": start, "dur": now_us() - start, "attrs": {}}
-            write_frame(out, {"op": "traces", "id": msg.get("id"), "kind": "embedding", "spans": [span]})
-    elif op == "cancel":
-        engine.cancel(str(msg["id"]))
-    elif op == "warmup":
-        write_frame(out, {"op": "warmed", "tokens": engine.warmup()})
-    elif op == "shutdown":
+            _emit(out, frames.Traces(id=frame.id, kind="embedding", spans=[span]))
+    elif isinstance(frame, frames.Cancel):
+        engine.cancel(frame.id)
+    elif isinstance(frame, frames.Warmup):
+        _emit(out, frames.Warmed(tokens=engine.warmup()))
+    elif isinstance(frame, frames.Shutdown):
         return False
     return True
 
 
-def _pause_op(msg: dict[str, Any], engine: PausableEngine, out: BinaryIO) -> None:
-    op = msg.get("op")
-    if op == "pause":
-        write_frame(out, engine.pause())
-    elif op == "resume":
+def _pause_op(frame: Any, engine: PausableEngine, out: BinaryIO) -> None:
+    if isinstance(frame, frames.Pause):
+        _emit(out, engine.pause())
+    elif isinstance(frame, frames.Resume):
         engine.resume()
     else:  # the node never sends work to a paused runner; answer instead of failing the process
-        write_frame(out, {"op": "error", "id": msg.get("id"), "code": "runner_paused",
-                          "message": "the runner is paused; retry once its deployment is awake"})
+        _emit(out, frames.Error(id=getattr(frame, "id", None), code="runner_paused",
+                                message="the runner is paused; retry once its deployment is awake"))
 
 
 def _group_once(args: argparse.Namespace, out: BinaryIO) -> Any:
@@ -172,7 +187,7 @@ def _group_once(args: argparse.Namespace, out: BinaryIO) -> Any:
     if not _GROUP:
         group = init_group(args.connect_deadline)
         if group is not None:
-            write_frame(out, {"op": "connected", "rank": group.rank(), "world_size": group.size()})
+            _emit(out, frames.Connected(rank=group.rank(), world_size=group.size()))
         _GROUP.append(group)
     return _GROUP[0]
 
@@ -191,7 +206,7 @@ def _traces(engine: Engine, out: BinaryIO, task_id: str) -> None:
     tracer = getattr(engine, "tracer", None)
     spans = tracer.finish(task_id) if tracer is not None else None
     if spans is not None:
-        write_frame(out, {"op": "traces", "id": task_id, "kind": "text", "spans": spans})
+        _emit(out, frames.Traces(id=task_id, kind="text", spans=spans))
 
 
 def serve(engine: Engine, inbox: "queue.Queue[Any]", out: BinaryIO) -> None:
@@ -224,7 +239,7 @@ def _serve(engine: Engine, inbox: "queue.Queue[Any]", out: BinaryIO) -> None:
         if engine.has_work():
             for o in engine.step():
                 if engine.is_leader or o.finished:
-                    write_frame(out, _chunk(o))
+                    _emit(out, _chunk(o))
                 if o.finished:
                     _traces(engine, out, o.request_id)
 
@@ -233,7 +248,7 @@ def _load(args: argparse.Namespace, out: BinaryIO) -> Engine:
     if args.engine == "llama_cpp":
         from skulk.engine.llama_load import load_llama_engine
 
-        return load_llama_engine(args, lambda frame: write_frame(out, frame))
+        return load_llama_engine(args, lambda frame: _emit(out, frame))
     import mlx.core as mx
 
     from skulk.engine.embed import EmbedEngine, is_embedding_model_dir
@@ -244,27 +259,27 @@ def _load(args: argparse.Namespace, out: BinaryIO) -> Engine:
     shard = TypeAdapter(ShardMetadata).validate_json(args.shard_json) if args.shard_json else None
 
     def progress(done: int, total: int) -> None:
-        write_frame(out, {"op": "loading", "layers_loaded": done, "total_layers": total})
+        _emit(out, frames.Loading(layers_loaded=done, total_layers=total))
 
     if is_embedding_model_dir(args.model_dir):  # every rank holds the whole (small) encoder
         rank, world = (group.rank(), group.size()) if group is not None else (0, 1)
         embedder = EmbedEngine.load(args.model_dir, rank=rank, world_size=world, on_progress=progress)
-        write_frame(out, {"op": "ready", "rank": rank, "world_size": world, "start_layer": 0, "end_layer": None,
-                          "active_memory": mx.get_active_memory()})
+        _emit(out, frames.Ready(rank=rank, world_size=world, start_layer=0, end_layer=None,
+                                active_memory=mx.get_active_memory()))
         return embedder  # type: ignore[return-value]  # same driving surface as Engine
     loaded = load_shard(args.model_dir, shard, group, on_progress=progress)
     engine = MlxEngine(loaded, max_concurrent=args.max_concurrent, context_limit=args.context_limit,
                     prefill_step=args.prefill_step)
     start, end = (shard.start_layer, shard.end_layer) if shard else (0, None)
-    write_frame(out, {"op": "ready", "rank": loaded.rank, "world_size": loaded.world_size,
-                      "start_layer": start, "end_layer": end, "active_memory": mx.get_active_memory()})
+    _emit(out, frames.Ready(rank=loaded.rank, world_size=loaded.world_size, start_layer=start, end_layer=end,
+                            active_memory=mx.get_active_memory()))
     return engine
 
 
 def _fatal(out: BinaryIO, exit_code: int, code: str | None, message: str) -> int:
     sys.stderr.write(f"skulk worker: fatal {code}: {message}\n")
     try:
-        write_frame(out, {"op": "fatal", "code": code, "message": message})
+        _emit(out, frames.Fatal(code=code, message=message))
     except OSError:
         pass  # the reader is gone already
     return exit_code

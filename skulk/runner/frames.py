@@ -8,8 +8,10 @@ from typing import Any
 
 import msgpack
 import trio
+from pydantic import ValidationError
 
 from skulk.engine.framing import MAX_FRAME
+from skulk.types.runner_frames import from_runner
 
 _LEN = struct.Struct("!I")
 _CHUNK = 64 * 1024
@@ -28,14 +30,27 @@ class UnsendableFrame(ValueError):
     encodable (e.g. an integer beyond 64 bits). Nothing is written."""
 
 
-def encode_frame(message: dict[str, Any]) -> bytes:
+def encode_frame(message: Any) -> bytes:
+    """One frame for the runner: a ToRunner model (skulk.types.runner_frames) or its map."""
     try:
-        body = msgpack.packb(message, use_bin_type=True)
+        body = msgpack.packb(message.wire() if hasattr(message, "wire") else message, use_bin_type=True)
     except (ValueError, TypeError, OverflowError) as exc:
         raise UnsendableFrame(f"cannot encode the message: {exc}") from None
     if len(body) > MAX_FRAME:
         raise UnsendableFrame(f"the message is {len(body)} bytes, over the runner's {MAX_FRAME}-byte frame limit")
     return _LEN.pack(len(body)) + body
+
+
+def parse_frame(message: dict[str, Any]) -> Any:
+    """A runner's map as its FromRunner model; a malformed one raises MalformedFrame."""
+    try:
+        return from_runner(message)
+    except ValidationError as exc:
+        raise MalformedFrame(str(exc).splitlines()[0] if str(exc) else "malformed frame") from None
+
+
+class MalformedFrame(ValueError):
+    """A whole frame whose fields do not make one of the runner's frames."""
 
 
 class FrameReader:

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from typing import Any
 
+from skulk.types import runner_frames as frames
 from skulk.types.chunks import Usage
 from skulk.types.events import TraceEventData
 
@@ -32,10 +33,10 @@ class RunnerTraces:
     spans: list[dict[str, Any]]
 
 
-def traces_output(msg: dict[str, Any]) -> RunnerTraces:
+def traces_output(msg: frames.Traces | dict[str, Any]) -> RunnerTraces:
     """A worker_main `traces` frame; spans that are not maps are dropped."""
-    spans = [s for s in msg.get("spans") or [] if isinstance(s, dict)]
-    return RunnerTraces(task_id=str(msg.get("id")), kind=str(msg.get("kind") or "text"), spans=spans)
+    msg = frames.from_runner(msg) if isinstance(msg, dict) else msg
+    return RunnerTraces(task_id=msg.id, kind=msg.kind or "text", spans=[s for s in msg.spans if isinstance(s, dict)])
 
 
 def trace_events(traces: RunnerTraces, rank: int, node_id: str, model_id: str) -> list[TraceEventData]:
@@ -54,16 +55,13 @@ def trace_events(traces: RunnerTraces, rank: int, node_id: str, model_id: str) -
     return events
 
 
-def chunk_output(task_id: str, msg: dict[str, Any]) -> RunnerOutput:
+def chunk_output(task_id: str, msg: frames.Chunk | dict[str, Any]) -> RunnerOutput:
     """A worker_main `chunk` frame as a RunnerOutput (its usage also carries total_tokens; dropped)."""
-    usage = msg.get("usage")
-    if usage is not None:
-        usage = Usage(prompt_tokens=int(usage.get("prompt_tokens", 0)),
-                      completion_tokens=int(usage.get("completion_tokens", 0)))
-    return RunnerOutput(task_id=task_id, text=str(msg.get("text") or ""),
-                        token_ids=[int(t) for t in msg.get("token_ids") or []],
-                        finished=bool(msg.get("finished")), finish_reason=msg.get("finish_reason"),
-                        usage=usage, stop_sequence=msg.get("stop_sequence"))
+    msg = frames.from_runner(msg) if isinstance(msg, dict) else msg
+    usage = None if msg.usage is None else Usage(prompt_tokens=msg.usage.prompt_tokens,
+                                                 completion_tokens=msg.usage.completion_tokens)
+    return RunnerOutput(task_id=task_id, text=msg.text, token_ids=list(msg.token_ids), finished=msg.finished,
+                        finish_reason=msg.finish_reason, usage=usage, stop_sequence=msg.stop_sequence)
 
 
 def error_output(task_id: str, code: str, message: str) -> RunnerOutput:
@@ -72,8 +70,8 @@ def error_output(task_id: str, code: str, message: str) -> RunnerOutput:
                         usage=None, error_code=code, error_message=message)
 
 
-def embedding_output(task_id: str, msg: dict[str, Any]) -> RunnerOutput:
+def embedding_output(task_id: str, msg: frames.Embedding | dict[str, Any]) -> RunnerOutput:
     """A worker_main `embedding` frame: the whole (and final) answer to an embed request."""
-    vectors = [[float(x) for x in row] for row in msg.get("embeddings") or []]
+    msg = frames.from_runner(msg) if isinstance(msg, dict) else msg
     return RunnerOutput(task_id=task_id, text="", token_ids=[], finished=True, finish_reason="stop",
-                        usage=Usage(prompt_tokens=int(msg.get("prompt_tokens") or 0)), embeddings=vectors)
+                        usage=Usage(prompt_tokens=msg.prompt_tokens), embeddings=[list(r) for r in msg.embeddings])

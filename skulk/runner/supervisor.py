@@ -20,7 +20,8 @@ from skulk.engine.distributed import write_hostfile
 from skulk.errors import SkulkError
 from skulk.models import ModelCatalog
 from skulk.faults import count, isolate
-from skulk.runner.frames import FrameError, FrameReader, UndecodableFrame, UnsendableFrame, encode_frame
+from skulk.runner.frames import FrameError, FrameReader, UndecodableFrame, UnsendableFrame, encode_frame, parse_frame
+from skulk.types import runner_frames as frames
 from skulk.runner.launch import (
     AnyInstance,
     Deadlines,
@@ -149,7 +150,7 @@ class RunnerSupervisor:
         self._warmup_wanted = False
         self._report(RunnerWarmingUp())
         self._arm(self._deadlines.warmup_s, self._deadlines.warmup_exceeded())
-        await self._send({"op": "warmup"})
+        await self._send(frames.Warmup())
 
     async def submit(self, task_id: str, params: TextGenerationTaskParams | TextEmbeddingTaskParams,
                      trace: bool = False, priority: str = DEFAULT_PRIORITY) -> None:
@@ -163,8 +164,9 @@ class RunnerSupervisor:
             return
         op = "embed" if isinstance(params, TextEmbeddingTaskParams) else "generate"
         try:  # checked before writing: a frame the child cannot read would end the runner
-            frame = encode_frame({"op": op, "id": task_id, "params": params.model_dump(mode="json"), "trace": trace,
-                                  "priority": priority})
+            request = (frames.Embed(id=task_id, params=params, trace=trace) if op == "embed"
+                       else frames.Generate(id=task_id, params=params, trace=trace, priority=priority))
+            frame = encode_frame(request)
         except UnsendableFrame as exc:
             self._emit_error(task_id, "context_length_exceeded", f"request refused before the runner: {exc}")
             return
@@ -178,7 +180,7 @@ class RunnerSupervisor:
         if not isinstance(self.status, RunnerReady) or self._active:
             return
         self._report(RunnerPaused())  # at once: nothing more is forwarded while the child frees
-        await self._send({"op": "pause"})
+        await self._send(frames.Pause())
 
     async def resume(self) -> None:
         """Reload a paused runner in place; RunnerLoaded follows, then the usual warmup."""
@@ -187,12 +189,12 @@ class RunnerSupervisor:
         self._report(RunnerLoading(layers_loaded=0, total_layers=1))
         self._resuming = True
         self._arm(self._deadlines.load_s, self._deadlines.load_exceeded())
-        await self._send({"op": "resume"})
+        await self._send(frames.Resume())
 
     async def cancel(self, task_id: str) -> None:
         """Ask rank 0 to stop a task; its final chunk (finish_reason "cancelled") still follows."""
         if task_id in self._active:
-            await self._send({"op": "cancel", "id": task_id})
+            await self._send(frames.Cancel(id=task_id))
 
     def abort(self, reason: str) -> None:
         """Fail this runner now (the node could not handle it): kill it; run() reports RunnerFailed(reason)."""
@@ -311,7 +313,7 @@ class RunnerSupervisor:
         self._disarm()
         self._report(RunnerShuttingDown())
         with trio.move_on_after(EXIT_GRACE_S):
-            await self._send({"op": "shutdown"})
+            await self._send(frames.Shutdown())
             async with self._write_lock:
                 await proc.stdin.aclose()
             await proc.wait()
@@ -322,7 +324,7 @@ class RunnerSupervisor:
             with trio.move_on_after(EXIT_GRACE_S):
                 await proc.wait()
 
-    async def _send(self, message: dict[str, Any]) -> bool:
+    async def _send(self, message: Any) -> bool:
         """Write one frame to the process; False if it is gone."""
         return await self._send_frame(encode_frame(message))
 
@@ -338,44 +340,42 @@ class RunnerSupervisor:
 
     # ----- frames -> statuses and outputs -----
 
-    def _on_frame(self, msg: dict[str, Any]) -> None:
-        op = msg.get("op")
-        if op == "connected":
+    def _on_frame(self, msg: Any) -> None:
+        """One typed frame from the runner (skulk.types.runner_frames)."""
+        if isinstance(msg, frames.Connected):
             self._report(RunnerConnected())
             self._arm(self._deadlines.load_s, self._deadlines.load_exceeded())
-        elif op == "loading":
-            self._report(RunnerLoading(layers_loaded=int(msg.get("layers_loaded", 0)),
-                                       total_layers=int(msg.get("total_layers", 0))))
-        elif op == "ready":
+        elif isinstance(msg, frames.Loading):
+            self._report(RunnerLoading(layers_loaded=msg.layers_loaded, total_layers=msg.total_layers))
+        elif isinstance(msg, frames.Ready):
             self._disarm()
             # a woken runner's process has warmed up once already: serve as soon as it reloaded
             self._report(RunnerReady() if self._resuming else RunnerLoaded())
             self._resuming = False
-        elif op == "paused":
+        elif isinstance(msg, frames.Paused):
             if isinstance(self.status, RunnerPaused):
-                rss = msg.get("rss_bytes")
-                self._report(RunnerPaused(rss_bytes=int(rss) if isinstance(rss, int) and rss >= 0 else None))
-        elif op == "warmed":
+                self._report(RunnerPaused(rss_bytes=msg.rss_bytes))
+        elif isinstance(msg, frames.Warmed):
             self._disarm()
             if isinstance(self.status, RunnerWarmingUp):
                 self._report(RunnerReady())
-        elif op in ("chunk", "embedding"):
+        elif isinstance(msg, (frames.Chunk, frames.Embedding)):
             self._on_chunk(msg)
-        elif op == "traces" and self._on_traces is not None:
+        elif isinstance(msg, frames.Traces) and self._on_traces is not None:
             self._on_traces(self.runner_id, traces_output(msg))
-        elif op == "error":
-            task_id = str(msg.get("id"))
+        elif isinstance(msg, frames.Error):
+            task_id = str(msg.id)
             if task_id in self._active:
                 self._active.discard(task_id)
-                self._emit_error(task_id, msg.get("code") or "runner_error", str(msg.get("message")))
+                self._emit_error(task_id, msg.code or "runner_error", msg.message)
                 self._settle()
-        elif op == "fatal":
-            self._set_failure(fatal_reason(msg.get("code"), str(msg.get("message")), self._deadlines))
+        elif isinstance(msg, frames.Fatal):
+            self._set_failure(fatal_reason(msg.code, msg.message, self._deadlines))
 
     def _take_frame(self, msg: dict[str, Any]) -> None:
         """One frame, on its own: a malformed one is counted; a task it was for ends with an error."""
         try:
-            self._on_frame(msg)
+            self._on_frame(parse_frame(msg))
         except Exception as exc:  # noqa: BLE001 - never trust the shape of the runner's output
             op, task_id = msg.get("op"), str(msg.get("id"))
             count("runner.frame_malformed", f"runner {self.runner_id}: {op!r} frame: {type(exc).__name__}: {exc}"[:500])
@@ -385,11 +385,11 @@ class RunnerSupervisor:
                     self._emit_error(task_id, "runner_error", f"the runner sent a malformed {op} frame")
                     self._settle()
 
-    def _on_chunk(self, msg: dict[str, Any]) -> None:
-        task_id = str(msg.get("id"))
+    def _on_chunk(self, msg: "frames.Chunk | frames.Embedding") -> None:
+        task_id = msg.id
         if task_id not in self._active:
             return  # a task this supervisor already ended
-        output = embedding_output(task_id, msg) if msg.get("op") == "embedding" else chunk_output(task_id, msg)
+        output = embedding_output(task_id, msg) if isinstance(msg, frames.Embedding) else chunk_output(task_id, msg)
         if output.finished:
             self._active.discard(task_id)
         self._on_output(output)
