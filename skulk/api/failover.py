@@ -16,6 +16,7 @@ from skulk.errors import SkulkError
 from skulk.faults import count
 from skulk.master.serving import instance_is_ready, instances_for_model
 from skulk.types.chunks import ErrorChunk, GenerationStats, TokenChunk, Usage
+from skulk.state.health import UNREACHABLE_AFTER_S
 from skulk.types.state import State
 from skulk.types.tasks import SERVING_TASK_TYPES, TextGenerationTaskParams
 
@@ -44,6 +45,16 @@ def failover_target(state: State, model: str, exclude: Iterable[str]) -> str | N
     excluded = set(exclude)
     return next((iid for iid in instances_for_model(state, model)
                  if iid not in excluded and instance_is_ready(state, iid)), None)
+
+
+def unreachable_instances(state: State, model: str, ages: dict[str, float]) -> frozenset[str]:
+    """Instances of the model on a node silent past UNREACHABLE_AFTER_S (heartbeats come every second),
+    left out of a new request's choice while another ready instance remains: the master keeps a dead
+    node's instance until its node timeout, and a request sent there would wait for that."""
+    silent = frozenset(iid for iid in instances_for_model(state, model)
+                       if any(ages.get(n, float("inf")) > UNREACHABLE_AFTER_S
+                              for n in state.instances[iid].shard_assignments.node_to_runner))
+    return silent if failover_target(state, model, silent) is not None else frozenset()
 
 
 def continued_params(params: TextGenerationTaskParams, sent_ids: list[int]) -> TextGenerationTaskParams | None:
@@ -83,6 +94,8 @@ class FailoverGeneration:
         self._closed = False  # the current generation was closed already (a failover that could not start)
 
     async def start(self) -> "FailoverGeneration":
+        self._exclude = unreachable_instances(self.port.state, self.params.model, self.port.live_telemetry()[1])
+        self._gen = Generation(self.port, self.params, exclude_instances=tuple(sorted(self._exclude)))
         await self._gen.start()
         self._first_command_id = self._gen.command_id
         return self

@@ -6,7 +6,7 @@ import json
 from starlette.testclient import TestClient
 
 from skulk.api.app import create_app
-from skulk.api.failover import MAX_FAILOVERS, plan_failover
+from skulk.api.failover import MAX_FAILOVERS, plan_failover, unreachable_instances
 from skulk.models import DEFAULT_MODEL_ID as M
 from skulk.testing.fake_port import FAKE_NODE_ID as NODE
 from skulk.testing.fake_port import FakePort
@@ -23,10 +23,10 @@ LOST = ErrorChunk(error_type="instance_lost", status_code=500, retryable=True, e
 USER = [{"role": "user", "content": "count"}]
 
 
-def state(ready: dict[str, bool]) -> State:
+def state(ready: dict[str, bool], nodes: dict[str, str] | None = None) -> State:
     port = FakePort()
     card = port.catalog.require(M)
-    instances = {iid: ring_instance(iid, [NODE], card) for iid in ready}
+    instances = {iid: ring_instance(iid, [(nodes or {}).get(iid, NODE)], card) for iid in ready}
     runners = {f"{iid}-r0": RunnerReady() if ok else RunnerLoading() for iid, ok in ready.items()}
     return State(instances=instances, runners=runners)
 
@@ -143,3 +143,25 @@ def test_plan_failover_decisions():
     assert plan(sent_ids=[], text_sent=True) is None  # text without ids cannot be continued exactly
     assert plan(sent_ids=[], text_sent=False)[0].continue_token_ids is None  # died before a token: plain retry
     assert plan(sent_ids=list(range(10))) is None  # the budget is spent
+
+
+def test_instances_of_silent_nodes_are_left_out_while_another_is_ready():
+    s = state({"i0": True, "i1": True}, nodes={"i0": "b", "i1": "c"})
+    assert unreachable_instances(s, M, {"b": 20.0, "c": 0.5}) == {"i0"}
+    assert unreachable_instances(s, M, {"c": 0.5}) == {"i0"}  # gone from the live heartbeats
+    assert unreachable_instances(s, M, {"b": 1.0, "c": 0.5}) == frozenset()
+    assert unreachable_instances(s, M, {"b": 20.0, "c": 20.0}) == frozenset()  # never all of them
+    loading = state({"i0": True, "i1": False}, nodes={"i0": "b", "i1": "c"})
+    assert unreachable_instances(loading, M, {"b": 20.0, "c": 0.5}) == frozenset()
+
+
+def test_a_new_request_avoids_the_instance_of_a_silent_node():
+    class SilentB(DyingPort):
+        def live_telemetry(self):
+            return {}, {"b": 30.0, "c": 0.2}
+
+    port = SilentB({"i0": True, "i1": True}, dies_after={"i0": 0})
+    port.state = state({"i0": True, "i1": True}, nodes={"i0": "b", "i1": "c"})
+    body = client(port).post("/v1/chat/completions", json={"model": M, "messages": USER}).json()
+    assert body["choices"][0]["message"]["content"] == ANSWER
+    assert [c.exclude_instances for c in port.generate_commands()] == [["i0"]]

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from skulk.testing.cluster import wait_until
-from skulk.testing.serving import ready_instance, unwrap
+from skulk.testing.serving import chat, ready_instance, unwrap
 from tests.serving.conftest import DEFAULT_MODEL
 
 pytest.importorskip("skulk.runner.supervisor")
@@ -20,7 +20,8 @@ BODY = {"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": COUNT}]
 
 
 def three_nodes(cluster):
-    cluster.extra_env.update({"SKULK_DEFAULT_MODEL__AUTO_PLACE": "false"})
+    # A long node timeout: the dead node's instance stays in the state for the whole test.
+    cluster.extra_env.update({"SKULK_DEFAULT_MODEL__AUTO_PLACE": "false", "SKULK_NODE_TIMEOUT_SECONDS": "300"})
     a = cluster.add_node("a", extra_args=["--no-worker", "--force-master"])
     cluster.wait_ready(a)
     b, c = cluster.add_node("b"), cluster.add_node("c")
@@ -99,3 +100,11 @@ def test_killing_the_serving_node_mid_stream_keeps_the_answer(cluster):
     assert errors == [] and text == reference
     # Noticed from the lost connection, not the master's 30 s node timeout: the answer resumes soon.
     assert times[8] - killed[0][1] < 10.0, times[8] - killed[0][1]
+
+    # A new request once the dead node is silent goes to the live instance, not the dead one the
+    # master still lists (and would pick: the first stream chose it, and it is idle again).
+    dead = killed[0][0]
+    wait_until(lambda: any(r["code"] == "unreachable" for r in api.get("/state")["nodeHealth"][dead]["reasons"]),
+               60, message="A sees the dead node as unreachable")
+    answer = chat(api, DEFAULT_MODEL, COUNT, max_tokens=8, timeout=45)["choices"][0]["message"]["content"]
+    assert answer and reference.startswith(answer)
