@@ -4,6 +4,8 @@ from datetime import timedelta
 from itertools import count
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from skulk.errors import BadRequest, NotFound
 from skulk.master import deployments as dep
@@ -293,3 +295,40 @@ def test_policy_comes_from_the_cluster_config_then_the_masters_own_settings():
     assert dep.policy_of(state, local) == dep.Policy(1, 300, 9)
     broken = state.model_copy(update={"cluster_config": {"runner": {"max_restarts": "lots"}}})
     assert dep.policy_of(broken) == dep.Policy()  # a bad config never stops the reconciler
+
+
+OPS = st.lists(st.tuples(st.sampled_from(["reconcile", "ready", "lose", "crash", "drain", "replicas"]),
+                         st.integers(min_value=0, max_value=3)), max_size=25)
+
+
+@settings(max_examples=60, deadline=None)
+@given(OPS)
+def test_whatever_happens_instances_serve_known_deployments_and_never_exceed_replicas(ops):
+    seq = cluster(("a", "b", "c"))
+    create(seq, nodes=("a", "b", "c"), replicas=2)
+    rec, live, now = Reconciler(seq), ["a", "b", "c"], 0
+    for op, arg in ops:
+        now += 1
+        d = seq.state.deployments.get("d1")
+        if op == "reconcile":
+            rec(now, nodes=tuple(live) or ("a",))
+        elif op == "ready":
+            ready(seq)
+        elif op == "lose" and len(live) > 1:
+            seq.index(ev.NodeTimedOut(node_id=live.pop(arg % len(live))), T0)
+        elif op == "crash":
+            rec(now, nodes=tuple(live), crashes=[dep.Crash("d1", at(now), "boom")])
+        elif op == "drain" and live:
+            seq.index(ev.NodeCordoned(node_id=live[arg % len(live)], draining=True), T0)
+        elif op == "replicas" and d is not None:
+            seq.index(ev.DeploymentUpdated(deployment=d.model_copy(update={"replicas": arg + 1})), T0)
+        d = seq.state.deployments.get("d1")
+        mine = dep.instances_of(seq.state, "d1")
+        assert all(i.deployment_id in seq.state.deployments for i in seq.state.instances.values())
+        if d is None or d.status == S.failed:
+            assert not mine
+            continue
+        staying = [i for i in mine if not dep.leaving_nodes(seq.state) & set(i.node_ids())]
+        if op in ("reconcile", "crash"):
+            assert len(staying) <= d.replicas
+            assert len(seq.state.deployments["d1"].restarts) <= 64
