@@ -29,7 +29,5 @@ def blocked_note(blocked: Unavailable) -> str:
 
 
 def with_reason(exc: PlacementError | PlacementInfoPendingError, blocked: Unavailable):
-    """The same refusal, saying first which nodes were skipped and why."""
-    if isinstance(exc, PlacementInfoPendingError):
-        return exc  # waiting on another node's info: retry, the skipped ones do not matter yet
-    return PlacementError(f"{blocked_note(blocked)}. {exc.message}")
+    """The same refusal (still a 503 when info is pending), saying first which nodes were skipped and why."""
+    return type(exc)(f"{blocked_note(blocked)}. {exc.message}")
