@@ -266,7 +266,10 @@ def _converge(step: Pass, d: Deployment, ctx, placer: Placer, backoff: Backoff) 
     if ready >= d.replicas:  # planned: the replacements serve, so the drained ones stop
         gone = [i.instance_id for i in mine if draining & set(i.node_ids()) and i.instance_id in step.state.instances]
         step.add(*delete_instances(step.state, gone, "node drained"))
-    _set_status(step, d, len(staying), ready, backoff.reason)
+    # status counts what serves now, a draining node's instance included: a planned move never alarms
+    present = instances_of(step.state, d.deployment_id)
+    serving = sum(instance_is_ready(step.state, i.instance_id) for i in present)
+    _set_status(step, d, len(present), serving, backoff.reason)
     return backoff
 
 
