@@ -109,15 +109,22 @@ def route_views(state: State, routes: Sequence[ModelRoute], catalog: Iterable[Mo
     return views
 
 
+_parsed: list[Any] = [None, ()]  # the last config mapping seen and its routes: parsed once, not per request
+
+
 def routes_from_config(values: Any) -> tuple[ModelRoute, ...]:
     """The `routes` of a cluster-config mapping; () when absent or invalid (never fatal here)."""
+    if _parsed[0] is values:
+        return _parsed[1]
     raw = values.get("routes") if isinstance(values, dict) else None
-    if not isinstance(raw, list):
-        return ()
-    try:
-        return validated_routes(raw)
-    except (ValueError, TypeError):
-        return ()
+    routes: tuple[ModelRoute, ...] = ()
+    if isinstance(raw, list):
+        try:
+            routes = validated_routes(raw)
+        except (ValueError, TypeError):
+            routes = ()
+    _parsed[:] = [values, routes]  # holding `values` keeps its identity from being reused
+    return routes
 
 
 def validated_routes(raw: Any) -> tuple[ModelRoute, ...]:
