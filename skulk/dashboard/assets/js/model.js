@@ -42,6 +42,7 @@ export function nodesOf(state) {
       diskFree: bytes(state.nodeDisk?.[id]?.available), diskTotal: bytes(state.nodeDisk?.[id]?.total),
       health: state.nodeHealth?.[id] || { level: "ok", reasons: [] },
       isMaster: id === state.masterNodeId, hasTelemetry: Boolean(memory),
+      maintenance: state.nodeMaintenance?.[id] || null, hasWorker: system ? system.hasWorker !== false : true,
     };
   });
   return nodes.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));

@@ -3,6 +3,7 @@ import { h, fmtBytes, fmtPct, meter, shortId } from "../dom.js";
 import { onState } from "../store.js";
 import { edgesOf, instancesOf, nodesOf } from "../model.js";
 import { topologySvg } from "../topology.js";
+import { maintenanceBadge, maintenanceControls } from "../maintenance.js";
 
 function healthBadge(health) {
   const level = health.level || "ok";
@@ -31,7 +32,7 @@ function nodeCard(node, runnersOnNode) {
     h("header", { class: "card-head" },
       h("h3", { class: "node-name" }, node.name),
       node.isMaster ? h("span", { class: "badge accent", "data-master": "" }, "★ master") : null,
-      healthBadge(node.health)),
+      healthBadge(node.health), maintenanceBadge(node)),
     h("div", { class: "muted small", title: node.id }, `${shortId(node.id)} · ${node.chip || "unknown chip"}`),
     stat("Memory", memText, node.memTotal ? meter(node.memUsed / node.memTotal, "memory used") : null),
     stat("CPU", node.cpu === null ? "–" : `${fmtPct(node.cpu)}${node.cpuCount ? ` of ${node.cpuCount} cores` : ""}`,
@@ -41,7 +42,8 @@ function nodeCard(node, runnersOnNode) {
     node.diskTotal ? stat("Disk free", `${fmtBytes(node.diskFree)} of ${fmtBytes(node.diskTotal)}`) : null,
     runnersOnNode.length ? stat("Runners", runnersOnNode.join(", ")) : null,
     node.health.reasons.length ? h("ul", { class: "reasons" },
-      node.health.reasons.map((r) => h("li", {}, h("strong", {}, r.message), r.remediation ? ` — ${r.remediation}` : ""))) : null);
+      node.health.reasons.map((r) => h("li", {}, h("strong", {}, r.message), r.remediation ? ` — ${r.remediation}` : ""))) : null,
+    maintenanceControls(node));
 }
 
 function summary(state, nodes) {
