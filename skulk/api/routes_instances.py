@@ -16,7 +16,7 @@ from skulk.api.routing import RouteSpec, read_json_model
 from skulk.errors import BadRequest, NotFound, Unavailable
 from skulk.master.limits import placement_project
 from skulk.master.placement import (
-    PlacementError, PlacementInfoPendingError, no_worker_nodes, place_instance, placement_previews, unavailable_nodes,
+    PlacementError, PlacementInfoPendingError, devices_of, no_worker_nodes, place_instance, placement_previews, unavailable_nodes,
 )
 from skulk.master.validate import instance_refusal
 from skulk.types import commands as cmd
@@ -88,11 +88,17 @@ def _unavailable(port: ClusterPort) -> dict[str, str]:
     return unavailable_nodes(port.state.node_maintenance, no_worker_nodes({n: b.system for n, b in beats.items()}))
 
 
+def _devices(port: ClusterPort) -> dict:
+    """Each live node's accelerators, from its heartbeat: a LlamaRpc driver's GPU layer split."""
+    return devices_of({n: b.system for n, b in port.live_telemetry()[0].items()})
+
+
 def _dry_run(port: ClusterPort, command: cmd.PlaceInstance, state: State | None = None) -> Instance:
     state = state or port.state
     return place_instance(command, state.topology, state.instances, port.node_memory(), state.node_network,
                           instance_id=new_id(), runner_ids=lambda: new_id(), ephemeral_port=49153,
-                          node_names=port.node_names(), unavailable=_unavailable(port))
+                          node_names=port.node_names(), unavailable=_unavailable(port),
+                          node_devices=_devices(port))
 
 
 class PlacementPending(Unavailable):
@@ -196,7 +202,7 @@ def _previews(request: Request) -> list:
     state = port.state
     return placement_previews(card, state.topology, port.node_memory(), state.node_network, state.instances,
                               excluded, node_names=port.node_names(), ephemeral_port=random.randint(49153, 65535),
-                              unavailable=_unavailable(port))
+                              unavailable=_unavailable(port), node_devices=_devices(port))
 
 
 async def get_previews(request: Request) -> JSONResponse:

@@ -25,6 +25,7 @@ from skulk.master.validate import instance_refusal
 from skulk.state.apply import apply_event
 from skulk.types import commands as cmd
 from skulk.types.access import MAX_KEYS
+from skulk.types.devices import DeviceInfo
 from skulk.types import events as ev
 from skulk.types.ids import InstanceId, NodeId, new_id
 from skulk.types.models import ModelCard
@@ -54,6 +55,7 @@ class DecideContext:
     engine: str = "auto"  # inference.engine: which engine serves the auto-placed default model
     no_worker: frozenset[NodeId] = frozenset()  # live nodes started with --no-worker: never given shards
     pending_limit: int = 16  # inference.pending_limit: open requests one instance accepts
+    node_devices: Mapping[NodeId, Sequence[DeviceInfo]] = field(default_factory=dict)  # live nodes' accelerators
     local_config: Mapping[str, object] = field(default_factory=dict)  # this node's runner/deployments keys
 
 
@@ -62,7 +64,8 @@ def place(state: State, c: cmd.PlaceInstance, ctx: DecideContext, auto_placed: b
     runners = [ctx.new_id() for _ in range(max(len(state.topology.nodes), 1))]
     events = decide_place_instance(state, c, ctx.node_memory, instance_id=ctx.new_id(), runner_ids=runners,
                                    port=ctx.ring_port, node_names=ctx.node_names, auto_placed=auto_placed,
-                                   node_engines=ctx.node_engines or None, no_worker=ctx.no_worker)
+                                   node_engines=ctx.node_engines or None, no_worker=ctx.no_worker,
+                                   node_devices=ctx.node_devices)
     return [e.model_copy(update={"project": project}) for e in events] if project else events
 
 

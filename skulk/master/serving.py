@@ -9,6 +9,7 @@ from skulk.master.limits import finish_usage
 from skulk.master.placement import place_instance, unavailable_nodes
 from skulk.types import commands as cmd
 from skulk.types import events as ev
+from skulk.types.devices import DeviceInfo
 from skulk.types.ids import InstanceId, NodeId, RunnerId, TaskId
 from skulk.types.instances import InstanceMeta, Sharding
 from skulk.types.models import ModelCard
@@ -25,10 +26,11 @@ def decide_place_instance(
     instance_id: InstanceId, runner_ids: Sequence[RunnerId], port: int,
     node_names: Mapping[NodeId, str] | None = None, auto_placed: bool = False,
     node_engines: Mapping[NodeId, Sequence[str]] | None = None, no_worker: frozenset[NodeId] = frozenset(),
+    node_devices: Mapping[NodeId, Sequence[DeviceInfo]] | None = None,
 ) -> list:
     instance = place_instance(c, state.topology, state.instances, node_memory, state.node_network,
                               instance_id=instance_id, runner_ids=runner_ids, ephemeral_port=port,
-                              node_names=node_names, node_engines=node_engines,
+                              node_names=node_names, node_engines=node_engines, node_devices=node_devices,
                               unavailable=unavailable_nodes(state.node_maintenance, no_worker))
     return [ev.InstanceCreated(instance=instance, auto_placed=auto_placed)]
 

@@ -40,5 +40,6 @@ class MasterContext:
             node_engines={n: tuple(hb.system.engines) for n, hb in live.items()}, engine=self._engine,
             **({"pending_limit": self._pending_limit()} if self._pending_limit is not None else {}),
             no_worker=frozenset(n for n, hb in live.items() if not hb.system.has_worker),
+            node_devices={n: tuple(hb.system.devices) for n, hb in live.items()},
             **({"local_config": self._local_config()} if self._local_config is not None else {}),
         )

@@ -163,6 +163,21 @@ def worker_env(base: Mapping[str, str], hostfile: Path | None, rank: int, world_
     return env
 
 
+MOCK_DEVICE_ENV = "SKULK_MOCK_DEVICE"  # set for a runner "on" a devices.mock GPU: llama_load keeps it on CPU
+
+
+def device_launch(instance: AnyInstance) -> tuple[list[str], dict[str, str]]:
+    """A LlamaRpc runner's GPU layers (argv) and its device pin (env); nothing for other instances.
+
+    All layers is passed as -1 (llama.cpp then offloads the output layer too)."""
+    offload = instance.offload if isinstance(instance, LlamaRpcInstance) else None
+    if offload is None:
+        return [], {}
+    layers = -1 if offload.n_gpu_layers and offload.n_gpu_layers == offload.total_layers else offload.n_gpu_layers
+    env = offload.pin_env() | ({MOCK_DEVICE_ENV: "1"} if offload.mock else {})
+    return ["--n-gpu-layers", str(layers)], env
+
+
 def is_secret_env_name(name: str) -> bool:
     """HF_TOKEN, FOO_API_KEY, AWS_SECRET_ACCESS_KEY, SKULK_CLUSTER__SECRET, SKULK_AUTH__*, ..."""
     upper = name.upper()

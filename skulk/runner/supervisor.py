@@ -25,6 +25,7 @@ from skulk.types import runner_frames as frames
 from skulk.runner.launch import (
     AnyInstance,
     Deadlines,
+    device_launch,
     exit_reason,
     fatal_reason,
     own_shard,
@@ -232,6 +233,8 @@ class RunnerSupervisor:
         argv = worker_argv(model_dir, self._shard, self._deadlines,
                            context_limit=self.instance.context_token_limit, cpus=self._cpus)
         env = worker_env(self._base_env, hostfile, self.rank, self.world_size, self._cpus, os.cpu_count() or 1)
+        gpu_argv, pin_env = device_launch(self.instance)  # a LlamaRpc runner's GPU layers and device
+        argv, env = argv + gpu_argv, env | pin_env
         try:
             # A new session: terminal signals reach the node, which then stops runners itself.
             self._proc = await trio.lowlevel.open_process(

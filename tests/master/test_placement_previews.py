@@ -74,7 +74,7 @@ def test_excluded_nodes_are_kept_out_of_every_preview():
 def test_serialises_snake_case_with_the_instance_in_wire_form():
     dumped = previews(card())[0].model_dump(mode="json", by_alias=True)
     assert set(dumped) == {
-        "model_id", "sharding", "instance_meta", "instance", "memory_delta_by_node", "error",
+        "model_id", "sharding", "instance_meta", "instance", "memory_delta_by_node", "error", "offload",
     }
     assert dumped["sharding"] == "Pipeline" and dumped["instance_meta"] == "MlxRing"
     wire = dumped["instance"]["MlxRingInstance"]

@@ -4,6 +4,7 @@ from skulk.master.placement.availability import no_worker_nodes, unavailable_nod
 from skulk.master.placement.errors import PlacementError, PlacementInfoPendingError
 from skulk.master.placement.layers import allocate_layers
 from skulk.master.placement.llama import MULTI_NODE_REFUSAL, auto_instance_meta, card_engines
+from skulk.master.placement.offload import devices_of
 from skulk.master.placement.place import place_instance
 from skulk.master.placement.previews import PlacementPreview, placement_previews
 
@@ -15,6 +16,7 @@ __all__ = [
     "allocate_layers",
     "auto_instance_meta",
     "card_engines",
+    "devices_of",
     "no_worker_nodes",
     "place_instance",
     "placement_previews",

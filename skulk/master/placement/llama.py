@@ -5,6 +5,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from skulk.master.placement.errors import PlacementError, PlacementInfoPendingError, gb, node_label
 from skulk.master.placement.fit import describe_refusal, evaluate_cycle
+from skulk.master.placement.offload import layers_that_fit, plan_offload
+from skulk.types.devices import DeviceInfo, GpuOffload
 from skulk.types.ids import NodeId, RunnerId
 from skulk.types.instances import LLAMA_CPP_BACKEND, InstanceMeta, ShardAssignments, Sharding
 from skulk.types.models import ModelCard
@@ -15,6 +17,7 @@ LLAMA_CPP = "llama_cpp"
 MLX = "mlx"
 MLX_METAL = "mlx-metal"
 NodeEngines = Mapping[NodeId, Sequence[str]]
+NodeDevices = Mapping[NodeId, Sequence[DeviceInfo]]
 # What pooling memory over several nodes would need; said whenever one is asked for.
 MULTI_NODE_REFUSAL = (
     "LlamaRpc placements run on one node: pooling memory across nodes needs llama.cpp's RPC "
@@ -43,8 +46,9 @@ def check_llama_request(card: ModelCard, sharding: Sharding, min_nodes: int) -> 
 
 def choose_driver(card: ModelCard, nodes: Iterable[NodeId], excluded: frozenset[NodeId],
                   node_memory: Mapping[NodeId, MemoryUsage], node_engines: NodeEngines | None,
-                  names: Mapping[NodeId, str] | None = None) -> NodeId:
-    """The node with llama.cpp that holds the model with the most free memory; else why not."""
+                  names: Mapping[NodeId, str] | None = None, node_devices: NodeDevices | None = None) -> NodeId:
+    """The node with llama.cpp that holds the model, most layers on a GPU first, then most free
+    memory; else why not."""
     allowed = sorted(n for n in nodes if n not in excluded)
     if not allowed:
         raise PlacementError("Every node is excluded; no node can drive a LlamaRpc instance.")
@@ -56,7 +60,8 @@ def choose_driver(card: ModelCard, nodes: Iterable[NodeId], excluded: frozenset[
     verdicts = [evaluate_cycle((n,), card, Sharding.Pipeline, node_memory) for n in able]
     fits = [v for v in verdicts if v.fits]
     if fits:
-        return min(fits, key=lambda v: (-v.free_bytes, v.cycle)).cycle[0]
+        gpu = {v.cycle[0]: _gpu_layers(card, (node_devices or {}).get(v.cycle[0], ())) for v in fits}
+        return min(fits, key=lambda v: (-gpu[v.cycle[0]], -v.free_bytes, v.cycle)).cycle[0]
     pending = sorted({n for v in verdicts for n in v.pending})
     if pending:
         labels = ", ".join(node_label(n, names) for n in pending)
@@ -65,6 +70,16 @@ def choose_driver(card: ModelCard, nodes: Iterable[NodeId], excluded: frozenset[
     reasons = "; ".join(describe_refusal(v, card, node_memory, names) for v in verdicts[:3])
     raise PlacementError(f"No node with llama.cpp fits {card.model_id} ({gb(card.storage_size.in_bytes)} GB "
                          f"of weights): {reasons}")
+
+
+def _gpu_layers(card: ModelCard, devices: Sequence[DeviceInfo]) -> int:
+    return max((layers_that_fit(card, d.memory_free_bytes) for d in devices), default=0)
+
+
+def driver_offload(card: ModelCard, driver: NodeId, node_devices: NodeDevices | None,
+                   names: Mapping[NodeId, str] | None = None) -> GpuOffload | None:
+    """The driver's layer split over its reported devices (None: it reported none)."""
+    return plan_offload(card, (node_devices or {}).get(driver, ()), node_label(driver, names))
 
 
 def llama_assignments(card: ModelCard, node: NodeId, runner: RunnerId) -> ShardAssignments:

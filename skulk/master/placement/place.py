@@ -16,7 +16,9 @@ from skulk.master.placement.llama import (
     NodeEngines,
     card_engines,
     check_llama_request,
+    NodeDevices,
     choose_driver,
+    driver_offload,
     llama_assignments,
 )
 from skulk.master.placement.search import PlacementRequest, choose_cycle
@@ -52,19 +54,21 @@ def place_instance(
     node_names: Mapping[NodeId, str] | None = None,
     node_engines: NodeEngines | None = None,
     unavailable: Unavailable | None = None,
+    node_devices: NodeDevices | None = None,
 ) -> Instance:
     """The instance `command` asks for, or a PlacementError / PlacementInfoPendingError.
 
     `excluded_nodes` adds to the command's own list. Runner ids are taken in rank order.
     `node_engines` (None: not known, no filter) keeps each engine to the nodes that have it.
     `unavailable` (node -> why: cordoned, no worker) are skipped, and a refusal names them.
+    `node_devices` (accelerators from heartbeats) decide a LlamaRpc driver's GPU layer split.
     """
     blocked = {n: why for n, why in (unavailable or {}).items() if n in topology.nodes}
     try:
         return _place(command, topology, current_instances, node_memory, node_network, instance_id=instance_id,
                       runner_ids=runner_ids, ephemeral_port=ephemeral_port,
                       excluded=frozenset(excluded_nodes) | frozenset(blocked), node_names=node_names,
-                      node_engines=node_engines)
+                      node_engines=node_engines, node_devices=node_devices)
     except (PlacementError, PlacementInfoPendingError) as exc:
         if not blocked:
             raise
@@ -84,6 +88,7 @@ def _place(
     excluded: frozenset[NodeId],
     node_names: Mapping[NodeId, str] | None,
     node_engines: NodeEngines | None,
+    node_devices: NodeDevices | None = None,
 ) -> Instance:
     if instance_id in current_instances:
         raise ValueError(f"instance id {instance_id} is already in use")
@@ -91,11 +96,12 @@ def _place(
     excluded = frozenset(command.excluded_nodes) | excluded
     if command.instance_meta is InstanceMeta.LlamaRpc:
         check_llama_request(card, command.sharding, command.min_nodes)
-        driver = choose_driver(card, topology.nodes, excluded, node_memory, node_engines, node_names)
+        driver = choose_driver(card, topology.nodes, excluded, node_memory, node_engines, node_names, node_devices)
         assignments = llama_assignments(card, driver, _take_runner_ids(runner_ids, [driver])[0])
         limit = instance_context_token_limit(assignments, {driver: node_memory[driver].ram_total.in_bytes})
         return LlamaRpcInstance(instance_id=instance_id, shard_assignments=assignments,
-                                context_token_limit=limit, driver_node=driver)
+                                context_token_limit=limit, driver_node=driver,
+                                offload=driver_offload(card, driver, node_devices, node_names))
     check_request(card, command.sharding, command.instance_meta)
     if node_engines is not None:  # MLX ranks only where MLX is installed (an empty list: not reported)
         excluded |= {n for n in topology.nodes if node_engines.get(n) and "mlx" not in node_engines[n]}

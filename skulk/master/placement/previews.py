@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from skulk.master.placement.availability import Unavailable
 from skulk.master.placement.errors import PlacementError, PlacementInfoPendingError
-from skulk.master.placement.llama import LLAMA_CPP, NodeEngines, card_engines
+from skulk.master.placement.llama import LLAMA_CPP, NodeDevices, NodeEngines, card_engines
 from skulk.master.placement.place import place_instance
 from skulk.types.commands import PlaceInstance
 from skulk.types.ids import InstanceId, ModelId, NodeId
@@ -32,6 +32,7 @@ class PlacementPreview(BaseModel):
     instance: Instance | None = None
     memory_delta_by_node: dict[NodeId, int] | None = None  # informational: bytes per node
     error: str | None = None
+    offload: str | None = None  # LlamaRpc: how many layers go to which device, and why
 
 
 def placement_previews(
@@ -46,13 +47,14 @@ def placement_previews(
     ephemeral_port: int = PREVIEW_PORT,
     node_engines: NodeEngines | None = None,
     unavailable: Unavailable | None = None,
+    node_devices: NodeDevices | None = None,
 ) -> list[PlacementPreview]:
     """Distinct instances per (sharding, meta, width); all refusals of a pair collapse to one."""
     if not topology.nodes:
         return []
     place = _Placer(
         model_card, topology, node_memory, node_network, current_instances,
-        tuple(excluded_nodes), node_names, ephemeral_port, node_engines, unavailable,
+        tuple(excluded_nodes), node_names, ephemeral_port, node_engines, unavailable, node_devices,
     )
     previews: dict[tuple[Sharding, InstanceMeta, int], PlacementPreview] = {}
     for sharding in Sharding:
@@ -88,6 +90,7 @@ class _Placer:
     port: int
     engines: NodeEngines | None = None
     unavailable: Unavailable | None = None  # cordoned / no-worker nodes: skipped, named in refusals
+    devices: NodeDevices | None = None  # accelerators per node: a LlamaRpc driver's GPU layer split
 
     def __call__(self, sharding: Sharding, meta: InstanceMeta, width: int) -> PlacementPreview:
         command = PlaceInstance(
@@ -113,6 +116,7 @@ class _Placer:
                 node_names=self.names,
                 node_engines=self.engines,
                 unavailable=self.unavailable,
+                node_devices=self.devices,
             )
         except (PlacementError, PlacementInfoPendingError) as exc:
             return PlacementPreview(
@@ -140,6 +144,7 @@ def _instance_preview(card: ModelCard, instance: Instance) -> PlacementPreview:
         instance_meta=meta,
         instance=instance,
         memory_delta_by_node=memory_delta_by_node(card, instance.node_ids()),
+        offload=instance.offload.reason if isinstance(instance, LlamaRpcInstance) and instance.offload else None,
     )
 
 
