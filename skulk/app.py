@@ -99,7 +99,7 @@ class Node:
         self.master_context = MasterContext(self.telemetry, trio.current_time, s.node_timeout_seconds,
                                             lambda: self.catalog.get(s.default_model.model_id), s.default_model.auto_place,
                                             s.inference.engine, pending_limit=lambda: self.ops.settings.inference.pending_limit,
-                                            local_config=lambda: self.ops.settings.model_dump(include={"runner", "deployments"}))
+                                            local_config=lambda: self.ops.settings.model_dump(include={"runner", "deployments", "warm_cache"}))
         self.sessions.listeners.extend([self._on_session_changed, self.recorder.on_session_changed])
         self.store = StoreService(s, paths, node_id=node_id, friendly_name=friendly, router=self.router,
                                   telemetry=self.telemetry, local_instances=lambda: supervised_instances(self.worker),

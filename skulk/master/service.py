@@ -230,7 +230,8 @@ class MasterService:
             with isolate("master.deployments"):
                 self._reconcile_deployments()
             with isolate("master.warm_cache"):
-                self.index_local(warm_cache.warm_events(self.state, _utc_now(), self.uses.last_used, self.started_at))
+                local = self.decide_context(self.node_id).local_config
+                self.index_local(warm_cache.warm_events(self.state, _utc_now(), self.uses.last_used, self.started_at, local))
 
     def _reconcile_deployments(self) -> None:
         crashes, self._crashes = list(self._crashes), deque(maxlen=1024)

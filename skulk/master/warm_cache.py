@@ -11,6 +11,7 @@ its next wake places it again. The last-use times are the master's own record of
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from skulk.config.model import WarmCacheSettings
 from skulk.types import events as ev
@@ -34,9 +35,10 @@ class WarmPolicy:
     busy_guard_s: float = 30.0
 
 
-def policy_of(state: State) -> WarmPolicy:
-    """The cluster-wide knobs from the replicated config (live); a bad value falls back to defaults."""
-    raw = (state.cluster_config or {}).get("warm_cache") or {}
+def policy_of(state: State, local: Mapping[str, Any] | None = None) -> WarmPolicy:
+    """The cluster-wide knobs from the replicated config (live); until it names the section, the
+    master's own settings (`local`); a bad value falls back to defaults."""
+    raw = (state.cluster_config or {}).get("warm_cache") or (local or {}).get("warm_cache") or {}
     try:
         s = WarmCacheSettings.model_validate(raw) if isinstance(raw, dict) else WarmCacheSettings()
     except ValueError:
@@ -108,9 +110,10 @@ def to_drop(state: State, paused: Iterable[str], last_used: Mapping[str, datetim
     return dropped
 
 
-def warm_events(state: State, now: datetime, last_used: Mapping[str, datetime], since: datetime) -> list:
+def warm_events(state: State, now: datetime, last_used: Mapping[str, datetime], since: datetime,
+                local: Mapping[str, Any] | None = None) -> list:
     """The reconcile pass's warm-cache events: pauses first, then the cold drops over the cap."""
-    policy = policy_of(state)
+    policy = policy_of(state, local)
     pausing = to_pause(state, now, last_used, since, policy)
     events: list = []
     for dep_id in pausing:

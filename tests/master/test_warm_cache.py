@@ -104,3 +104,11 @@ def test_a_task_on_a_paused_deployment_wakes_it_once_and_counts_as_use():
     after = apply_event(state, wakes[0])
     assert after.deployments["a"].status == S.pending and wc.paused_deployment_for(state, "org/a") == "a"
     assert wc.paused_deployment_for(after, "org/a") is None
+
+
+def test_until_the_cluster_config_names_it_the_masters_own_settings_apply():
+    state = cluster(("a", ["n1"], 0.1))
+    local = {"warm_cache": {"keep_alive_seconds": 5, "busy_guard_seconds": 0}}
+    assert paused_ids(wc.warm_events(state, at(6), {}, T0, local)) == ["a"]
+    named = cluster(("a", ["n1"], 0.1), warm={"keep_alive_seconds": 100, "busy_guard_seconds": 0})
+    assert paused_ids(wc.warm_events(named, at(6), {}, T0, local)) == []  # the cluster config wins
