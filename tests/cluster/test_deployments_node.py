@@ -9,7 +9,7 @@ import time
 import pytest
 
 from skulk.node.durable_state import FILE_NAME
-from skulk.testing.cluster import LocalCluster, wait_until
+from skulk.testing.cluster import LocalCluster, http, wait_until
 from skulk.testing.serving import chat
 
 pytest.importorskip("skulk.runner.supervisor")
@@ -44,14 +44,16 @@ def start(cluster, names_and_args) -> list:
     return nodes
 
 
-def deployment(node, dep_id: str) -> dict | None:
-    found = [d for d in node.get("/v1/deployments", timeout=5)["data"] if d["deployment_id"] == dep_id]
+def deployment(node, dep_id: str, headers: dict | None = None) -> dict | None:
+    resp = http().get(node.url + "/v1/deployments", headers=headers, timeout=5)
+    resp.raise_for_status()
+    found = [d for d in resp.json()["data"] if d["deployment_id"] == dep_id]
     return found[0] if found else None
 
 
-def wait_ready(node, dep_id: str, timeout: float = LOAD_S, not_on: str | None = None) -> dict:
+def wait_ready(node, dep_id: str, timeout: float = LOAD_S, not_on: str | None = None, headers=None) -> dict:
     def ready():
-        d = deployment(node, dep_id)
+        d = deployment(node, dep_id, headers)
         if d is None or d["status"] != "ready":
             return None
         hosts = {n["node_id"] for i in d["instances"] for n in i["nodes"]}
@@ -65,9 +67,10 @@ def create(node, **fields) -> str:
     return resp.json()["deployment_id"]
 
 
-def saved(node, dep_id: str) -> bool:
+def saved(node, dep_id: str, key_id: str) -> bool:
     path = node.home / FILE_NAME
-    return path.exists() and dep_id in json.loads(path.read_text())["state"]["deployments"]
+    state = json.loads(path.read_text())["state"] if path.exists() else {}
+    return dep_id in state.get("deployments", {}) and key_id in state.get("apiKeys", {})
 
 
 def test_cold_restart_brings_the_deployment_back_and_serves_it(cluster):
@@ -75,7 +78,11 @@ def test_cold_restart_brings_the_deployment_back_and_serves_it(cluster):
     dep_id = create(a)
     wait_ready(a, dep_id)
     assert chat(a, DEFAULT_MODEL, "Say hi.", max_tokens=8)["choices"][0]["message"]["content"]
-    wait_until(lambda: saved(a, dep_id) and saved(b, dep_id), 10, message="both homes hold the deployment")
+    assert a.post("/v1/projects", {"name": "team", "requests_per_minute": 100}).status_code == 201
+    created = a.post("/v1/keys", {"name": "ops", "role": "admin"}).json()  # from now on every call needs its key
+    auth = {"Authorization": f"Bearer {created['key']}"}
+    wait_until(lambda: all(saved(n, dep_id, created["id"]) for n in (a, b)), 10,
+               message="both homes hold the deployment and the key")
     for node in (a, b):  # every node stopped, by its own pid
         node.kill(signal.SIGTERM)
     assert not a.alive() and not b.alive()
@@ -83,9 +90,14 @@ def test_cold_restart_brings_the_deployment_back_and_serves_it(cluster):
         node.start()
     for node in (a, b):
         cluster.wait_ready(node)
-    d = wait_ready(a, dep_id, timeout=LOAD_S + 30)  # no call but polling GET since the restart
+    d = wait_ready(a, dep_id, timeout=LOAD_S + 30, headers=auth)  # no call but polling GET since the restart
     assert d["ready_replicas"] == 1 and d["instances"][0]["ready"]
-    assert chat(b, DEFAULT_MODEL, "Say hi.", max_tokens=8)["choices"][0]["message"]["content"]
+    assert http().get(b.url + "/v1/deployments", timeout=5).status_code == 401  # the key came back: auth is on
+    projects = http().get(b.url + "/v1/projects", headers=auth, timeout=5).json()["data"]
+    assert [p["name"] for p in projects] == ["team"] and projects[0]["requests_per_minute"] == 100
+    body = {"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 8}
+    resp = http().post(b.url + "/v1/chat/completions", json=body, headers=auth, timeout=LOAD_S)
+    assert resp.status_code == 200 and resp.json()["choices"][0]["message"]["content"], resp.text
 
 
 def test_a_lost_nodes_deployment_is_ready_again_on_another_node(cluster):
