@@ -26,3 +26,16 @@ def test_modules_and_functions_stay_small():
                 if length > 80:
                     too_big.append(f"{path.relative_to(ROOT)}:{node.name}: {length} lines")
     assert not too_big, "\n".join(too_big)
+
+
+def test_test_module_basenames_are_unique():
+    """Test dirs are not packages (rootdir import mode), so two test files with one basename
+    break collection of the whole suite."""
+    tests = Path(__file__).parent
+    seen: dict[str, Path] = {}
+    clashes = []
+    for path in sorted(tests.rglob("test_*.py")):
+        if path.name in seen:
+            clashes.append(f"{seen[path.name]} and {path}")
+        seen.setdefault(path.name, path)
+    assert not clashes, clashes
