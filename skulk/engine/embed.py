@@ -176,7 +176,7 @@ class EmbedEngine:
     def step(self) -> list:
         return []
 
-    def submit(self, request_id: str, params: Any, trace: bool = False) -> int:
+    def submit(self, request_id: str, params: Any, trace: bool = False, priority: str | None = None) -> int:
         raise NotAGenerationModel("this model computes embeddings; it cannot generate text")
 
     def cancel(self, request_id: str) -> bool:
@@ -184,6 +184,10 @@ class EmbedEngine:
 
     def warmup(self) -> int:
         return self.embed(["Hello"])[1]
+
+    def embed_frame(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Answers for itself, so a wrapper around it (the warm cache's PausableEngine) still embeds."""
+        return embed_frame(self, msg)
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         """One unit vector per text, and the number of tokens read (special tokens included)."""

@@ -57,6 +57,17 @@ def test_embed_frames():
     assert embed_frame(follower, {"id": "x", "params": {"model": "m", "input": []}})["op"] == "error"
 
 
+def test_a_paused_capable_wrapper_still_embeds():
+    """worker_main drives every engine through the warm cache's PausableEngine."""
+    from skulk.engine.embed import EmbedEngine
+    from skulk.engine.pausing import PausableEngine
+    from skulk.engine.worker_main import _embed_frame
+
+    follower = EmbedEngine(model=None, tokenizer=None, rank=1, world_size=2)  # type: ignore[arg-type]
+    reply = _embed_frame(PausableEngine(lambda: follower), {"id": "x", "params": {"model": "m", "input": ["a"]}})
+    assert reply["op"] == "embedding", reply
+
+
 def test_worker_main_serves_embed_and_refuses_generate(tmp_path):
     from skulk.engine.distributed import rank_env
 
