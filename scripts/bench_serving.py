@@ -11,6 +11,7 @@ rank_loss        a 2-node pipeline streaming a long answer; seconds from SIGKILL
                  not the API node to the client reading the error event.
 master_failover  the killed node restarted, an instance placed off the master (excluded_nodes);
                  seconds from SIGKILL of the master to the first chat that succeeds on the survivor.
+lean_path        (--lean N, alone) replicated events per chat request and master CPU s per 100.
 Nodes run with auto-place off and SKULK_MODELS_DIR at a pre-converted models dir; all traffic is on
 127.0.0.1. Every node and runner process is killed by PID on the way out.
 """
@@ -315,12 +316,27 @@ def run_all(cluster: LocalCluster, model_dir: Path, args: argparse.Namespace, de
     return guarded("master_failover", bench_master_failover, cluster, nodes) and ok
 
 
+def run_lean(cluster: LocalCluster, args: argparse.Namespace) -> bool:
+    """Replicated events per chat request and the master's CPU per 100 requests."""
+    from bench_lean import bench_lean
+
+    nodes, ids = start_nodes(cluster, 2)
+    api, other = nodes
+    api_id = next(i for i, n in ids.items() if n is api)
+    place(api, min_nodes=1, excluded_nodes=[api_id])  # the instance on the other node
+    ready_instance(api, MODEL, timeout=LOAD_TIMEOUT_S)
+    master = ids[api.get("/state")["masterNodeId"]]
+    return guarded("lean_path", bench_lean, api, master, MODEL, args.lean, args.max_tokens)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models-dir", help="models dir with the default model converted (default: a temp dir)")
     p.add_argument("--rounds", type=int, default=3, help="timed rounds per side")
     p.add_argument("--max-tokens", type=int, default=32, help="tokens per timed request")
     p.add_argument("--budget-s", type=float, default=1200.0, help="after this, remaining rounds are skipped")
+    p.add_argument("--lean", type=int, default=0, metavar="N",
+                   help="only the lean_path bench: N chats through the node without the instance (bench_lean.py)")
     args = p.parse_args(argv)
     with_blas_preload()
     deadline = time.monotonic() + args.budget_s
@@ -332,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
                "SKULK_SETTLE_GRACE_SECONDS": "5"}
         cluster = LocalCluster(Path(tmp) / "cluster", extra_env=env)
         try:
-            ok = run_all(cluster, model_dir, args, deadline)
+            ok = run_lean(cluster, args) if args.lean else run_all(cluster, model_dir, args, deadline)
         finally:
             track(cluster)
             cluster.stop_all()

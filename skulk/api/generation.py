@@ -17,8 +17,7 @@ from skulk.api.port import ClusterPort
 from skulk.api.priority import current_priority
 from skulk.api.request_trace import RequestTracer
 from skulk.api.routes_warm import wake_if_cold
-from skulk.errors import NotFound, SkulkError
-from skulk.master.serving import instances_for_model
+from skulk.errors import SkulkError
 from skulk.types import commands as cmd
 from skulk.engine.error_codes import error_chunk
 from skulk.types.chunks import ErrorChunk, GenerationStats, TokenChunk, Usage
@@ -67,9 +66,6 @@ class Generation:
 
     async def start(self) -> "Generation":
         await wake_if_cold(self.port, self.params.model)  # a paused deployment dropped to cold is placed first
-        if not instances_for_model(self.port.state, self.params.model):
-            raise NotFound(f"No instance found for model {self.params.model}", code="model_not_found",
-                           param="model")
         key_id = quota.caller_key_id()
         quota.check_model_allowed(self.port.state, key_id, self.params.model)
         await quota.admit_here(self.port, self.params.model, self.exclude_instances)  # 503 / 429 before asking
