@@ -85,7 +85,7 @@ def deployment_body(state: State, d: Deployment, names: dict[str, str], now: dat
         "expires_in_seconds": expires_in, "expiry_warned": d.expiry_warned,
         "keep_alive_seconds": d.keep_alive_seconds, "max_restarts": d.max_restarts,
         "recent_restarts": len(d.restarts), "created_at": d.created_at.isoformat() if d.created_at else None,
-        "auto_placed": d.auto_placed, "project": d.project, "instances": instances,
+        "auto_placed": d.auto_placed, "project": d.project, "preempted_by": d.preempted_by, "instances": instances,
     }
 
 

@@ -289,6 +289,12 @@ class DeploymentSettings(ConfigSection):
         description="How long before a deployment's lease ends the master raises the lease-expiring "
         "warning (capped to the lease itself). Applies live.",
     )
+    preempt_idle_seconds: float | None = Field(
+        60.0, ge=0, le=7 * 24 * 3600,
+        description="A deployment whose next instance does not fit may stop instances of lower-priority "
+        "deployments idle (no request) this long; they come back once memory allows. null: never "
+        "preempt. Applies live.",
+    )
 
 
 class Settings(ConfigSection):

@@ -6,13 +6,13 @@ arguments, and it returns events plus the new backoff, so tests drive it as plai
 """
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from skulk.config.model import DeploymentSettings, RunnerPolicySettings
 from skulk.errors import BadRequest, NotFound, SkulkError
-from skulk.master import limits
+from skulk.master import limits, preemption
 from skulk.master.serving import instance_is_ready
 from skulk.master.validate import deployment_refusal
 from skulk.state.apply import apply_event
@@ -27,7 +27,7 @@ S = DeploymentStatus
 Placer = Callable[[State, cmd.PlaceInstance, Any], list]  # dispatch.place: (state, command, ctx) -> events
 BACKOFF_BASE_S = 2.0
 BACKOFF_MAX_S = 60.0
-PRIORITY_ORDER = {"high": 0, "normal": 1, "low": 2}
+PRIORITY_ORDER = preemption.PRIORITY_ORDER
 HELD = (S.failed, S.paused, S.stopping)  # no placing for these: failed waits for a restart
 
 
@@ -36,6 +36,7 @@ class Policy:
     max_restarts: int = RunnerPolicySettings().max_restarts
     restart_window_s: float = RunnerPolicySettings().restart_window_seconds
     expiry_warning_s: float = DeploymentSettings().expiry_warning_seconds
+    preempt_idle_s: float | None = DeploymentSettings().preempt_idle_seconds
 
 
 def policy_of(state: State, local: Mapping[str, Any] | None = None) -> Policy:
@@ -49,7 +50,7 @@ def policy_of(state: State, local: Mapping[str, Any] | None = None) -> Policy:
         d = DeploymentSettings.model_validate(deployments) if isinstance(deployments, dict) else DeploymentSettings()
     except ValueError:
         r, d = RunnerPolicySettings(), DeploymentSettings()  # a bad cluster config never stops reconciling
-    return Policy(r.max_restarts, r.restart_window_seconds, d.expiry_warning_seconds)
+    return Policy(r.max_restarts, r.restart_window_seconds, d.expiry_warning_seconds, d.preempt_idle_seconds)
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,17 @@ class Backoff:
     attempts: int = 0
     next_at: datetime | None = None
     reason: str | None = None  # the last placement refusal
+    instances_seen: int = 0  # instances in the state at that refusal: fewer since means retry now
+    preempted_at: datetime | None = None  # when this deployment last stopped others to make room
 
-    def after_refusal(self, now: datetime, reason: str) -> "Backoff":
+    def after_refusal(self, now: datetime, reason: str, instances: int = 0) -> "Backoff":
         delay = min(BACKOFF_BASE_S * 2 ** self.attempts, BACKOFF_MAX_S)
-        return Backoff(self.attempts + 1, now + timedelta(seconds=delay), reason[:MAX_REASON])
+        return Backoff(self.attempts + 1, now + timedelta(seconds=delay), reason[:MAX_REASON], instances,
+                       self.preempted_at)
+
+    def due(self, now: datetime, instances: int) -> bool:
+        """Time to try placing: the backoff ran out, or an instance went away (memory may be free)."""
+        return self.next_at is None or now >= self.next_at or instances < self.instances_seen
 
 
 @dataclass(frozen=True)
@@ -191,9 +199,13 @@ def decide_set_paused(state: State, c: cmd.SetDeploymentPaused, ctx) -> list:
 # --- the reconcile pass -----------------------------------------------------------------------------
 
 def reconcile_deployments(state: State, ctx, placer: Placer, backoff: Mapping[str, Backoff],
-                          crashes: Sequence[Crash] = ()) -> tuple[list, dict[str, Backoff]]:
-    """Events that move every deployment toward its desired state, and the placement backoff after them."""
+                          crashes: Sequence[Crash] = (), uses: preemption.Uses | None = None,
+                          ) -> tuple[list, dict[str, Backoff]]:
+    """Events that move every deployment toward its desired state, and the placement backoff after them.
+    With `uses` (the master's record of requests) a deployment that does not fit may preempt idle
+    lower-priority ones."""
     policy = policy_of(state, getattr(ctx, "local_config", None))
+    uses = replace(uses, idle_s=policy.preempt_idle_s) if uses is not None else None
     step = Pass(state)
     after: dict[str, Backoff] = {}
     ordered = sorted(state.deployments.values(),
@@ -205,7 +217,7 @@ def reconcile_deployments(state: State, ctx, placer: Placer, backoff: Mapping[st
         d = step.state.deployments[d.deployment_id]
         if d.status in HELD:
             continue
-        after[d.deployment_id] = _converge(step, d, ctx, placer, backoff.get(d.deployment_id, Backoff()))
+        after[d.deployment_id] = _converge(step, d, ctx, placer, backoff.get(d.deployment_id, Backoff()), uses)
     return step.events, after
 
 
@@ -242,17 +254,26 @@ def _crash_loop(step: Pass, d: Deployment, crashes: Sequence[Crash], now: dateti
     return True
 
 
-def _converge(step: Pass, d: Deployment, ctx, placer: Placer, backoff: Backoff) -> Backoff:
+def _converge(step: Pass, d: Deployment, ctx, placer: Placer, backoff: Backoff,
+              uses: preemption.Uses | None = None) -> Backoff:
     """Place up to `replicas`, trim extras, let draining nodes go once enough run elsewhere, set status."""
     leaving = leaving_nodes(step.state)
     mine = instances_of(step.state, d.deployment_id)
     staying = [i for i in mine if not leaving & set(i.node_ids())]
-    while len(staying) < d.replicas and (backoff.next_at is None or ctx.now >= backoff.next_at):
+    if len(staying) < d.replicas and preemption.yields_to(step.state, d):
+        return backoff  # preempted: its preemptor is placed first, its reason says so
+    while len(staying) < d.replicas and backoff.due(ctx.now, len(step.state.instances)):
         try:
             placed = place_one(step.state, d, ctx, placer)
         except SkulkError as exc:
-            backoff = backoff.after_refusal(ctx.now, exc.message)
+            if _preempt(step, d, ctx, placer, backoff, uses):  # placed on a later pass, once that memory is free
+                backoff = Backoff(reason="waiting for preempted instances to free their memory", preempted_at=ctx.now)
+            else:
+                backoff = backoff.after_refusal(ctx.now, exc.message, len(step.state.instances))
             break
+        if step.state.deployments[d.deployment_id].preempted_by:  # back: it no longer waits
+            step.add(ev.DeploymentUpdated(deployment=step.state.deployments[d.deployment_id].model_copy(
+                update={"preempted_by": None})))
         step.add(*placed)
         backoff = Backoff()
         staying = [i for i in instances_of(step.state, d.deployment_id) if not leaving & set(i.node_ids())]
@@ -271,6 +292,20 @@ def _converge(step: Pass, d: Deployment, ctx, placer: Placer, backoff: Backoff) 
     serving = sum(instance_is_ready(step.state, i.instance_id) for i in present)
     _set_status(step, d, len(present), serving, backoff.reason)
     return backoff
+
+
+def _preempt(step: Pass, d: Deployment, ctx, placer: Placer, backoff: Backoff,
+             uses: preemption.Uses | None) -> bool:
+    """Stop just enough idle lower-priority instances for `d` to fit; True when some were stopped."""
+    settling = backoff.preempted_at is not None and (ctx.now - backoff.preempted_at).total_seconds() < preemption.SETTLE_S
+    if uses is None or settling:
+        return False
+    victims = preemption.choose_victims(step.state, d, ctx, lambda s, c: place_one(s, d, c, placer), uses)
+    if not victims:
+        return False
+    reason, updates = preemption.preempted_notes(step.state, d, victims)
+    step.add(*delete_instances(step.state, victims, reason), *updates)
+    return True
 
 
 def _set_status(step: Pass, d: Deployment, placed: int, ready: int, refusal: str | None) -> None:

@@ -14,7 +14,7 @@ from skulk.errors import SkulkError
 from skulk.faults import count, isolate
 from skulk.master.batches import PUSH_BATCH_LIMIT, take_batch
 from skulk.master.decide import ReconcileParams, reconcile
-from skulk.master import deployments, warm_cache
+from skulk.master import deployments, preemption, warm_cache
 from skulk.master.dispatch import DecideContext, auto_place, decide, expired_keys, place
 from skulk.master.notifier import Notifier
 from skulk.master.persistence import MasterPersistence
@@ -236,5 +236,6 @@ class MasterService:
     def _reconcile_deployments(self) -> None:
         crashes, self._crashes = list(self._crashes), deque(maxlen=1024)
         events, self._backoff = deployments.reconcile_deployments(
-            self.state, self.decide_context(self.node_id), place, self._backoff, crashes)
+            self.state, self.decide_context(self.node_id), place, self._backoff, crashes,
+            preemption.Uses(since=self.started_at, last_used=dict(self.uses.last_used)))
         self.index_local(events)

@@ -55,3 +55,4 @@ class Deployment(WireModel):
     project: str | None = Field(default=None, max_length=64)
     auto_placed: bool = False  # the cluster's default model
     expiry_warned: bool = False  # LeaseExpiring sent for the current expires_at
+    preempted_by: str | None = Field(default=None, max_length=64)  # waits for it (skulk.master.preemption)
