@@ -33,6 +33,7 @@ CALLER: ContextVar[Principal | None] = ContextVar("skulk_caller", default=None)
 ADMISSION_POLL_S = 0.02
 ADMISSION_DEADLINE_S = 15.0  # as long as a request waits for its task to appear at all
 READY_POLL_S = 0.1
+MASTER_CHANGE_SETTLE_S = 15.0  # after a new session, "no instance" may be this node still catching up
 _OUTSTANDING: "weakref.WeakKeyDictionary[object, Counter]" = weakref.WeakKeyDictionary()  # per port
 
 
@@ -121,6 +122,16 @@ def inference_settings(port) -> InferenceSettings:
     return inference if isinstance(inference, InferenceSettings) else InferenceSettings()
 
 
+def not_found_or_settling(port, model: str) -> SkulkError:
+    """404, except just after a master change: this node's view may still lack the instances the new
+    master carried over, so the client is told to retry (503) rather than that the model has none."""
+    since = getattr(port, "since_master_change_s", lambda: None)()
+    if since is not None and since < MASTER_CHANGE_SETTLE_S:
+        return NotReady(f"the cluster changed masters {since:.0f} s ago and this node has no instance of {model} "
+                        "in view yet; retry shortly", 2)
+    return NotFound(f"No instance found for model {model}", code="model_not_found", param="model")
+
+
 async def await_ready(port, model: str, exclude: Iterable[str] = ()) -> None:
     """Return once an instance of `model` is ready; 503 with Retry-After past api.queue_timeout_seconds
     (loading or warming up), 404 should the model's last instance go away meanwhile."""
@@ -130,7 +141,7 @@ async def await_ready(port, model: str, exclude: Iterable[str] = ()) -> None:
     with trio.move_on_after(timeout):
         while not admission.ready_instances(port.state, model, exclude):
             if not admission.model_instances(port.state, model, exclude):
-                raise NotFound(f"No instance found for model {model}", code="model_not_found", param="model")
+                raise not_found_or_settling(port, model)
             await trio.sleep(READY_POLL_S)
         return
     count("api.queue_timeout", model[:64])

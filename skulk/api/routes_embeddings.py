@@ -18,7 +18,8 @@ from skulk.api.generation import NEVER_STARTED, TASK_APPEAR_DEADLINE_S
 from skulk.api.port import ClusterPort
 from skulk.api.routing import RouteSpec, read_json_model
 from skulk.api.routes_routes import resolve_request
-from skulk.errors import BadRequest, NotFound, SkulkError, Unavailable
+from skulk.api.routes_warm import wake_if_cold
+from skulk.errors import BadRequest, SkulkError, Unavailable
 from skulk.master.serving import instances_for_model
 from skulk.types import commands as cmd
 from skulk.types.chunks import EmbeddingChunk, ErrorChunk, Usage
@@ -59,7 +60,7 @@ def require_embedding_instance(port: ClusterPort, model: str) -> None:
     if card is not None and "TextEmbedding" not in card.tasks:
         raise BadRequest(f"Model {model} is not an embedding model", param="model", code="model_not_embedding")
     if not instances_for_model(port.state, model):
-        raise NotFound(f"No instance found for model {model}", param="model", code="model_not_found")
+        raise quota.not_found_or_settling(port, model)
 
 
 def _task_seen(port: ClusterPort, command_id: str) -> bool:
@@ -82,6 +83,7 @@ async def _answer(port: ClusterPort, recv: Any, command_id: str) -> EmbeddingChu
 
 async def compute_embeddings(port: ClusterPort, model: str, texts: list[str]) -> EmbeddingChunk:
     """One vector per text from an instance of `model`; raises a SkulkError otherwise."""
+    await wake_if_cold(port, model)  # a paused deployment dropped to cold is placed first
     require_embedding_instance(port, model)
     key_id = quota.caller_key_id()
     quota.check_model_allowed(port.state, key_id, model)

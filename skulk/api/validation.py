@@ -15,9 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from skulk.api.limits import FieldNames, api_settings, check_limits
-from skulk.errors import BadRequest, NotFound, SkulkError
+from skulk.errors import BadRequest, SkulkError
 from skulk.master.serving import instances_for_model
-from skulk.master.warm_cache import paused_deployment_for
 from skulk.types.chunks import ErrorChunk
 from skulk.types.state import State
 from skulk.types.tasks import TextGenerationTaskParams
@@ -79,16 +78,14 @@ def check_request(port: Any, params: TextGenerationTaskParams, names: FieldNames
 
 
 def check_servable(state: State, params: TextGenerationTaskParams) -> None:
-    """404 for a model with no instance; 400 when the budget alone cannot fit any instance."""
+    """400 for empty messages or a budget that alone cannot fit any instance of the model."""
     if not params.input:
         raise BadRequest("messages must not be empty", param="messages")
     if not any(m.content.strip() or m.tool_calls for m in params.input):
         raise BadRequest("At least one message must have non-empty content", param="messages")
     ids = instances_for_model(state, params.model)
-    if not ids and paused_deployment_for(state, params.model):
-        return  # paused and dropped to cold: the generation wakes it (skulk.api.routes_warm)
     if not ids:
-        raise NotFound(f"No instance found for model {params.model}", code="model_not_found", param="model")
+        return  # the generation answers it: wakes a cold paused deployment, else 404 (503 right after a master change)
     limits = [state.instances[i].context_token_limit for i in ids]
     limit = max((x for x in limits if x), default=None)
     if limit is not None and params.max_output_tokens is not None and params.max_output_tokens >= limit:

@@ -62,6 +62,11 @@ class ClusterFacade:
     def is_master(self) -> bool:
         return self._sessions.is_master
 
+    def since_master_change_s(self) -> float | None:
+        """Seconds since this node last moved to a new session (None: never, only its first one)."""
+        changed = self._sessions.master_changed_at
+        return None if changed is None else trio.current_time() - changed
+
     @property
     def state(self):
         return self._router.state

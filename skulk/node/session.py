@@ -30,6 +30,7 @@ class SessionManager:
         self.listeners: list[SessionListener] = []
         self.elections = 0
         self.ready = trio.Event()
+        self.master_changed_at: float | None = None  # trio time of the last change from one session to another
 
     @property
     def session(self) -> SessionId | None:
@@ -58,6 +59,8 @@ class SessionManager:
             seed = seed_state_for_new_session(self.router.state, datetime.now(timezone.utc))
         self._stop_master()
         self.router.set_session(new)
+        if old is not None:
+            self.master_changed_at = trio.current_time()
         if new.master_node_id == self.node_id:
             with isolate("session.master_start"):  # the session still changes; listeners still hear of it
                 await nursery.start(self._run_master, self._make_master(new, seed))

@@ -48,3 +48,15 @@ def test_a_request_for_a_cold_paused_deployment_wakes_it_and_waits_for_its_place
             port.state = port.state.model_copy(update={"instances": {"i2": placed}})
     trio.run(main)
     assert [c.paused for c in port.sent_of(cmd.SetDeploymentPaused)] == [False]
+
+
+def test_an_embeddings_request_wakes_a_cold_paused_deployment_too(monkeypatch):
+    import skulk.api.routes_warm as routes_warm
+
+    monkeypatch.setattr(routes_warm, "COLD_WAKE_WAIT_S", 0.3)  # nobody places it here: the wait runs out
+    port = MasterPort()
+    with_deployment(port, status=S.paused, instance=False)
+    client = TestClient(create_app(port), raise_server_exceptions=False, backend="trio")
+    r = client.post("/v1/embeddings", json={"model": "org/tiny", "input": "cat"})
+    assert r.status_code == 503 and "waking from cold" in r.json()["error"]["message"], r.text
+    assert [c.paused for c in port.sent_of(cmd.SetDeploymentPaused)] == [False]
