@@ -18,7 +18,7 @@ from skulk.master.limits import placement_project
 from skulk.master.placement import (
     PlacementError, PlacementInfoPendingError, devices_of, no_worker_nodes, place_instance, placement_previews, unavailable_nodes,
 )
-from skulk.master.validate import instance_refusal
+from skulk.master.validate import blocked_refusal, instance_refusal
 from skulk.types import commands as cmd
 from skulk.types.deployments import Deployment
 from skulk.types.ids import SafeModelId, new_id, validate_model_id
@@ -165,7 +165,8 @@ async def post_instance(request: Request) -> JSONResponse:
     validate_model_id(instance.shard_assignments.model_id)  # workers turn it into a directory
     if instance.instance_id in port.state.instances:
         raise BadRequest(f"Instance {instance.instance_id} already exists")
-    refusal = instance_refusal(port.state, instance)  # the master refuses it too; say why here
+    # the master refuses these too; say why here
+    refusal = instance_refusal(port.state, instance) or blocked_refusal(instance, _unavailable(port))
     if refusal is not None:
         raise BadRequest(refusal, param="instance")
     command = cmd.CreateInstance(instance=instance)

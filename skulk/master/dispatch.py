@@ -21,7 +21,8 @@ from skulk.master.serving import (
     auto_place_command, decide_cancel_command, decide_embed_text, decide_finish_command,
     decide_generate_text, decide_place_instance, decide_refusal,
 )
-from skulk.master.validate import instance_refusal
+from skulk.master.placement.availability import unavailable_nodes
+from skulk.master.validate import blocked_refusal, instance_refusal
 from skulk.state.apply import apply_event
 from skulk.types import commands as cmd
 from skulk.types.access import MAX_KEYS
@@ -94,7 +95,8 @@ def decide_set_cluster_config(state: State, c: cmd.SetClusterConfig) -> list:
 
 
 def _create(state: State, c: cmd.CreateInstance, ctx: DecideContext) -> list:
-    refusal = instance_refusal(state, c.instance)
+    refusal = instance_refusal(state, c.instance) or blocked_refusal(
+        c.instance, unavailable_nodes(state.node_maintenance, ctx.no_worker))
     if refusal is not None:
         raise BadRequest(refusal, param="instance")
     return [ev.InstanceCreated(instance=c.instance)]

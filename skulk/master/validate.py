@@ -6,6 +6,7 @@ the API both refuse such an instance with these reasons, before any event exists
 """
 
 import ipaddress
+from collections.abc import Mapping
 
 from skulk.types.deployments import MAX_DEPLOYMENTS, Deployment
 from skulk.types.ids import is_valid_model_id
@@ -34,6 +35,12 @@ def instance_refusal(state: State, instance) -> str | None:
     """One line saying why `instance` is refused, or None."""
     problems = instance_problems(state, instance)
     return f"instance {instance.instance_id[:64]} is malformed: " + "; ".join(problems) if problems else None
+
+
+def blocked_refusal(instance, blocked: Mapping[str, str]) -> str | None:
+    """Why `instance` may not go where it names (cordoned, draining, --no-worker nodes), or None."""
+    named = [blocked[n] for n in sorted(instance.shard_assignments.node_to_runner) if n in blocked]
+    return "; ".join(named[:8]) + " (no new shards go there)" if named else None
 
 
 def _assignment_problems(state: State, instance) -> list[str]:

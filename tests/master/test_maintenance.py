@@ -92,3 +92,19 @@ def test_the_master_places_around_cordoned_and_no_worker_nodes():
     message = refused.value.message
     assert "node a is cordoned" in message and "node c is cordoned (draining)" in message
     assert "node b runs without a worker" in message
+
+
+def test_a_hand_written_instance_on_a_cordoned_or_no_worker_node_is_refused():
+    from skulk.errors import BadRequest
+    from tests.factories import ring_instance
+
+    nodes = ("a", "b", "c")
+    seq = cluster(nodes)
+    run(seq, cmd.CordonNode(node_id="a"), ctx(nodes))
+    context = ctx(nodes, no_worker=frozenset({"b"}))
+    for node, why in (("a", "node a is cordoned"), ("b", "node b runs without a worker")):
+        with pytest.raises(BadRequest) as refused:
+            run(seq, cmd.CreateInstance(instance=ring_instance(f"i-{node}", [node], tiny_card())), context)
+        assert why in refused.value.message and "no new shards go there" in refused.value.message
+    [created] = run(seq, cmd.CreateInstance(instance=ring_instance("i-c", ["c"], tiny_card())), context)
+    assert created.instance.node_ids() == ["c"]
