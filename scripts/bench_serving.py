@@ -12,6 +12,8 @@ rank_loss        a 2-node pipeline streaming a long answer; seconds from SIGKILL
 master_failover  the killed node restarted, an instance placed off the master (excluded_nodes);
                  seconds from SIGKILL of the master to the first chat that succeeds on the survivor.
 lean_path        (--lean N, alone) replicated events per chat request and master CPU s per 100.
+burst            (--burst N, alone) N concurrent streams on one instance with a pending limit of 8:
+                 seconds to each answer or 429, and the served streams' rate vs 8 streams.
 Nodes run with auto-place off and SKULK_MODELS_DIR at a pre-converted models dir; all traffic is on
 127.0.0.1. Every node and runner process is killed by PID on the way out.
 """
@@ -329,6 +331,16 @@ def run_lean(cluster: LocalCluster, args: argparse.Namespace) -> bool:
     return guarded("lean_path", bench_lean, api, master, MODEL, args.lean, args.max_tokens)
 
 
+def run_burst(cluster: LocalCluster, args: argparse.Namespace) -> bool:
+    """N concurrent clients at once on one node's instance (bench_burst.py)."""
+    from bench_burst import bench_burst
+
+    nodes, _ = start_nodes(cluster, 1)
+    place(nodes[0], min_nodes=1)
+    ready_instance(nodes[0], MODEL, timeout=LOAD_TIMEOUT_S)
+    return guarded("burst", bench_burst, nodes[0].url, MODEL, args.burst, args.max_tokens)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models-dir", help="models dir with the default model converted (default: a temp dir)")
@@ -337,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget-s", type=float, default=1200.0, help="after this, remaining rounds are skipped")
     p.add_argument("--lean", type=int, default=0, metavar="N",
                    help="only the lean_path bench: N chats through the node without the instance (bench_lean.py)")
+    p.add_argument("--burst", type=int, default=0, metavar="N",
+                   help="only the burst bench: N concurrent streams, pending limit 8 (bench_burst.py)")
     args = p.parse_args(argv)
     with_blas_preload()
     deadline = time.monotonic() + args.budget_s
@@ -346,9 +360,14 @@ def main(argv: list[str] | None = None) -> int:
         model_dir = ensure_model_dir(MODEL, models_dir, offline=True)
         env = {"SKULK_MODELS_DIR": str(models_dir), "SKULK_DEFAULT_MODEL__AUTO_PLACE": "false",
                "SKULK_SETTLE_GRACE_SECONDS": "5"}
+        if args.burst:
+            env.update({"SKULK_INFERENCE__MAX_PENDING_PER_INSTANCE": "8", "SKULK_INFERENCE__MAX_CONCURRENT_REQUESTS": "8"})
         cluster = LocalCluster(Path(tmp) / "cluster", extra_env=env)
         try:
-            ok = run_lean(cluster, args) if args.lean else run_all(cluster, model_dir, args, deadline)
+            if args.burst:
+                ok = run_burst(cluster, args)
+            else:
+                ok = run_lean(cluster, args) if args.lean else run_all(cluster, model_dir, args, deadline)
         finally:
             track(cluster)
             cluster.stop_all()
