@@ -77,7 +77,7 @@ class Generation:
         self._deadlines = Deadlines.of(api_settings(self.port), stream=self.params.stream, now=self._started)
         self._meter = metrics_for(self.port).meter(self._started)
         self._trace = RequestTracer(self.port, self.command.command_id, self.params.model)
-        with quota.outstanding(self.port, self.params.model):
+        with quota.outstanding(self.port, self.params.model, self.command_id):
             await self.port.send_command(self.command)
             try:  # a refusal must be a 429/503 before any stream starts
                 await quota.await_admission(self.port, self.command_id)

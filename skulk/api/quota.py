@@ -8,7 +8,6 @@ a RequestRejected in the replicated state, which the waiting request finds withi
 
 import time
 import weakref
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -34,7 +33,7 @@ ADMISSION_POLL_S = 0.02
 ADMISSION_DEADLINE_S = 15.0  # as long as a request waits for its task to appear at all
 READY_POLL_S = 0.1
 MASTER_CHANGE_SETTLE_S = 15.0  # after a new session, "no instance" may be this node still catching up
-_OUTSTANDING: "weakref.WeakKeyDictionary[object, Counter]" = weakref.WeakKeyDictionary()  # per port
+_OUTSTANDING: "weakref.WeakKeyDictionary[object, dict[str, set[str]]]" = weakref.WeakKeyDictionary()  # per port
 
 
 class RateLimited(SkulkError):
@@ -149,22 +148,31 @@ async def await_ready(port, model: str, exclude: Iterable[str] = ()) -> None:
                    "it may still be loading", admission.NOT_READY_RETRY_S)
 
 
-def _outstanding(port) -> Counter:
-    return _OUTSTANDING.setdefault(port, Counter())
+def _outstanding(port) -> dict[str, set[str]]:
+    return _OUTSTANDING.setdefault(port, {})
 
 
 @contextmanager
-def outstanding(port, model: str) -> Iterator[None]:
+def outstanding(port, model: str, command_id: str) -> Iterator[None]:
     """Counts a request of this node between sending it and seeing the master's answer, so a burst
     through one node sees its own earlier requests before they reach the state."""
-    counter = _outstanding(port)
-    counter[model] += 1
+    pending = _outstanding(port).setdefault(model, set())
+    pending.add(command_id)
     try:
         yield
     finally:
-        counter[model] -= 1
-        if counter[model] <= 0:
-            del counter[model]
+        pending.discard(command_id)
+        if not pending:
+            _outstanding(port).pop(model, None)
+
+
+def _on_the_way(port, model: str) -> int:
+    """This node's requests for `model` whose task is not in its state yet (those are counted there)."""
+    pending = _outstanding(port).get(model, ())
+    if not pending:
+        return 0
+    seen = {getattr(t, "command_id", None) for t in port.state.tasks.values()}
+    return sum(1 for c in pending if c not in seen)
 
 
 def precheck(port, model: str, exclude: Iterable[str] = ()) -> None:
@@ -175,7 +183,7 @@ def precheck(port, model: str, exclude: Iterable[str] = ()) -> None:
     if not ready:
         return
     depths = admission.depths(state)
-    if sum(depths[i] for i in ready) + _outstanding(port)[model] < limit * len(ready):
+    if sum(depths[i] for i in ready) + _on_the_way(port, model) < limit * len(ready):
         return
     count("api.pending_limit", model[:64])
     raise RateLimited(f"{admission.PENDING_LIMIT}: every ready instance of {model} already holds {limit} "

@@ -93,7 +93,7 @@ async def compute_embeddings(port: ClusterPort, model: str, texts: list[str]) ->
     recv = port.open_stream(command.command_id)
     answered = False
     try:
-        with quota.outstanding(port, model):
+        with quota.outstanding(port, model, command.command_id):
             await port.send_command(command)
             await quota.await_admission(port, command.command_id)  # a refusal is its status, not a wait
         chunk = await _answer(port, recv, command.command_id)

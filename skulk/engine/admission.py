@@ -11,6 +11,17 @@ MAX_CONCURRENT_ENV = "SKULK_MAX_CONCURRENT_REQUESTS"
 # message containing a trigger gets that reply token by token instead of sampled tokens.
 SCRIPTED_REPLIES_ENV = "SKULK_TEST_SCRIPTED_REPLIES"
 DEFAULT_MAX_CONCURRENT = 8
+# TEST HOOK (off unless set): seconds a runner waits before loading its model, so a test can
+# rely on an instance still loading rather than race its load.
+LOAD_DELAY_ENV = "SKULK_TEST_LOAD_DELAY_SECONDS"
+
+
+def load_delay_s() -> float:
+    """Test hook: LOAD_DELAY_ENV's seconds (0 when unset or not a number), capped at a minute."""
+    try:
+        return min(max(float(os.environ.get(LOAD_DELAY_ENV, "") or 0), 0.0), 60.0)
+    except ValueError:
+        return 0.0
 
 
 def scripted_reply(params: TextGenerationTaskParams) -> str | None:

@@ -50,6 +50,7 @@ from typing import Any, BinaryIO
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from skulk.engine.admission import load_delay_s
 from skulk.engine.distributed import init_group, pin_to_cpus
 from skulk.engine.errors import GroupConnectTimeout, RingPeerLost
 from skulk.engine.framing import read_frame, write_frame
@@ -245,6 +246,7 @@ def _serve(engine: Engine, inbox: "queue.Queue[Any]", out: BinaryIO) -> None:
 
 
 def _load(args: argparse.Namespace, out: BinaryIO) -> Engine:
+    time.sleep(load_delay_s())  # a test hook, 0 unless set
     if args.engine == "llama_cpp":
         from skulk.engine.llama_load import load_llama_engine
 

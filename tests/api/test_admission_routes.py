@@ -225,3 +225,16 @@ def test_placement_goes_through_once_the_node_it_needs_is_in_the_topology():
 def test_probes_need_no_key(path):
     from skulk.api.access_policy import required_level
     assert required_level("GET", path) == "public"
+
+
+def test_a_request_on_its_way_counts_once_even_after_its_task_reached_the_state():
+    from skulk.api import quota
+
+    port = Port(pending=2)
+    port.open_tasks(1)  # c0: already in the state, and still "outstanding" on this node
+    with quota.outstanding(port, M, "c0"):
+        quota.precheck(port, M)  # 1 open of 2: room (counted twice it would be full)
+        with quota.outstanding(port, M, "on-its-way"):
+            with pytest.raises(quota.RateLimited):
+                quota.precheck(port, M)
+    quota.precheck(port, M)

@@ -18,7 +18,9 @@ def node(tmp_path, tmp_path_factory):
     from skulk.models import ensure_model_dir
     models = tmp_path_factory.mktemp("models")
     ensure_model_dir(MODEL, models, offline=True)
-    cluster = LocalCluster(tmp_path, extra_env={"SKULK_MODELS_DIR": str(models)})
+    # all 32 are admitted (the default pending limit, 2 x the batch cap, would answer 429 past 16)
+    cluster = LocalCluster(tmp_path, extra_env={"SKULK_MODELS_DIR": str(models),
+                                                "SKULK_INFERENCE__MAX_PENDING_PER_INSTANCE": str(CLIENTS)})
     n = cluster.add_node("load")
     try:
         cluster.wait_ready(n)
@@ -33,7 +35,7 @@ async def _one_client(client: httpx.AsyncClient, i: int, results: list) -> None:
             "messages": [{"role": "user", "content": f"Say something about the number {i}."}]}
     last, worst, done = time.monotonic(), 0.0, False
     async with client.stream("POST", "/v1/chat/completions", json=body) as resp:
-        assert resp.status_code == 200
+        assert resp.status_code == 200, (resp.status_code, await resp.aread())
         async for raw in resp.aiter_raw():
             now = time.monotonic()
             worst, last = max(worst, now - last), now

@@ -15,7 +15,7 @@ import time
 import httpx
 import pytest
 
-from skulk.engine.admission import SCRIPTED_REPLIES_ENV
+from skulk.engine.admission import LOAD_DELAY_ENV, SCRIPTED_REPLIES_ENV
 from skulk.testing.cluster import LocalCluster, wait_until
 from skulk.testing.serving import chat, ready_instance, runner_status_names, unwrap
 from tests.serving.conftest import DEFAULT_MODEL
@@ -29,7 +29,8 @@ def node(tmp_path_factory, models_dir):
     cluster = LocalCluster(tmp_path_factory.mktemp("admission"), extra_env={
         "SKULK_MODELS_DIR": str(models_dir), "SKULK_SETTLE_GRACE_SECONDS": "5",
         "SKULK_MAX_CONCURRENT_REQUESTS": "1", "SKULK_INFERENCE__MAX_PENDING_PER_INSTANCE": "2",
-        "SKULK_API__QUEUE_TIMEOUT_SECONDS": "1", SCRIPTED_REPLIES_ENV: json.dumps(SCRIPTS)})
+        "SKULK_API__QUEUE_TIMEOUT_SECONDS": "1", SCRIPTED_REPLIES_ENV: json.dumps(SCRIPTS),
+        LOAD_DELAY_ENV: "6"})  # the first request surely finds the instance loading
     try:
         n = cluster.add_node("solo")
         cluster.wait_ready(n)
