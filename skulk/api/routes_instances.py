@@ -169,7 +169,9 @@ async def post_instance(request: Request) -> JSONResponse:
     refusal = instance_refusal(port.state, instance) or blocked_refusal(instance, _unavailable(port))
     if refusal is not None:
         raise BadRequest(refusal, param="instance")
-    command = cmd.CreateInstance(instance=instance)
+    key_id = quota.caller_key_id()
+    placement_project(port.state, key_id)  # over the project's max_instances: 429 here (the master checks too)
+    command = cmd.CreateInstance(instance=instance, key_id=key_id)
     await port.send_command(command)
     return JSONResponse({"message": "Command received.", "command_id": command.command_id,
                          "instance_id": instance.instance_id})

@@ -99,7 +99,8 @@ def _create(state: State, c: cmd.CreateInstance, ctx: DecideContext) -> list:
         c.instance, unavailable_nodes(state.node_maintenance, ctx.no_worker))
     if refusal is not None:
         raise BadRequest(refusal, param="instance")
-    return [ev.InstanceCreated(instance=c.instance)]
+    project = limits.placement_project(state, c.key_id)  # a hand-written instance counts as a placement
+    return [ev.InstanceCreated(instance=c.instance, project=project)]
 
 
 def _generate(state: State, c: cmd.GenerateText, ctx: DecideContext) -> list:

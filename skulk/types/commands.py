@@ -39,6 +39,7 @@ class PlaceInstance(_Command):
 
 class CreateInstance(_Command):
     instance: Instance
+    key_id: str | None = Field(default=None, max_length=64)  # the caller's key: its project's max_instances
 
 
 class DeleteInstance(_Command):

@@ -194,3 +194,19 @@ def test_max_instances_counts_placements_made_with_the_projects_keys():
     assert placement_project(c.state, "solo") is None  # a key without a project places freely
     c.index(ev.InstanceDeleted(instance_id="i2"), ev.InstanceCreated(instance=ring_instance("i3", ["a"])))
     assert placement_project(c.state, "k1") == "team" and c.state.instance_projects == {}
+
+
+def test_a_hand_written_instance_counts_toward_max_instances_too():
+    from skulk.master.limits import InstancesExceeded
+
+    from skulk.types.node import NetworkInterfaceInfo, NodeNetworkInterfaces
+
+    c = Cluster(max_instances=1)
+    iface = NodeNetworkInterfaces(ifaces=[NetworkInterfaceInfo(name="lo", ip_address="127.0.0.1")])
+    c.index(ev.NodeGatheredInfo(node_id="a", when=T0, info=iface))  # an instance must name known nodes
+    c.run(cmd.CreateInstance(instance=ring_instance("i2", ["a"]), key_id="k1"))
+    assert c.state.instance_projects == {"i2": "team"}
+    with pytest.raises(InstancesExceeded):
+        c.run(cmd.CreateInstance(instance=ring_instance("i3", ["a"]), key_id="k2"))
+    c.run(cmd.CreateInstance(instance=ring_instance("i4", ["a"]), key_id="solo"))
+    assert "i4" in c.state.instances and "i4" not in c.state.instance_projects
