@@ -166,7 +166,8 @@ async def post_instance(request: Request) -> JSONResponse:
     if instance.instance_id in port.state.instances:
         raise BadRequest(f"Instance {instance.instance_id} already exists")
     # the master refuses these too; say why here
-    refusal = instance_refusal(port.state, instance) or blocked_refusal(instance, _unavailable(port))
+    refusal = instance_refusal(port.state, instance) or blocked_refusal(
+        instance, unavailable_nodes(port.state.node_maintenance))
     if refusal is not None:
         raise BadRequest(refusal, param="instance")
     key_id = quota.caller_key_id()

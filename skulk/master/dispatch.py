@@ -95,8 +95,8 @@ def decide_set_cluster_config(state: State, c: cmd.SetClusterConfig) -> list:
 
 
 def _create(state: State, c: cmd.CreateInstance, ctx: DecideContext) -> list:
-    refusal = instance_refusal(state, c.instance) or blocked_refusal(
-        c.instance, unavailable_nodes(state.node_maintenance, ctx.no_worker))
+    # cordoned and draining nodes only: a hand-written instance may name a --no-worker node on purpose
+    refusal = instance_refusal(state, c.instance) or blocked_refusal(c.instance, unavailable_nodes(state.node_maintenance))
     if refusal is not None:
         raise BadRequest(refusal, param="instance")
     project = limits.placement_project(state, c.key_id)  # a hand-written instance counts as a placement

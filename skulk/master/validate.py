@@ -38,7 +38,7 @@ def instance_refusal(state: State, instance) -> str | None:
 
 
 def blocked_refusal(instance, blocked: Mapping[str, str]) -> str | None:
-    """Why `instance` may not go where it names (cordoned, draining, --no-worker nodes), or None."""
+    """Why `instance` may not go where it names (`blocked`: node -> why, e.g. cordoned), or None."""
     named = [blocked[n] for n in sorted(instance.shard_assignments.node_to_runner) if n in blocked]
     return "; ".join(named[:8]) + " (no new shards go there)" if named else None
 
