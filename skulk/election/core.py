@@ -50,6 +50,9 @@ SETTLE_TICKS = 2  # CONNECTION_SETTLE_DELAY, 0.2 s
 # An early end also needs one whole tick without a new voice: statuses of nodes that joined
 # the round through a peer trail that peer's by a relay hop.
 QUIET_TICKS = 2
+# At most one answer to stragglers a second: answering every tick, every node at once, made a
+# broadcast storm that slowed gossip further on a loaded machine.
+ANSWER_EVERY_TICKS = 10
 
 
 # State -----------------------------------------------------------------------------------
@@ -303,6 +306,12 @@ def _on_message(
         return replace(state, round=replace(current, candidates=candidates, heard_at=heard_at)), []
     if message in state.last_candidates:
         return state, []  # a peer's end-of-round rebroadcast of a status we counted
+    winner = max(state.last_candidates, key=ElectionMessage.rank_key, default=None)
+    if winner is not None and message.rank_key() < winner.rank_key() and _sender(message) != _sender(winner):
+        # It would not have won, so our result stands. Re-electing for every late status is what
+        # kept slow-gossip clusters (10 nodes on 2 cores) re-electing without end; should its
+        # sender have missed the winner, the winner's answer reaches it, late and outranking.
+        return _answer_stale(state) if _sender(winner) == state.node_id else (state, [])
     # The reference drops this too; but its sender is deciding a round we finished without
     # it (a lost or relayed message, a restarted node), so we may disagree: re-elect together,
     # and wait for it this time.
@@ -315,8 +324,8 @@ def _answer_stale(state: ElectionState) -> tuple[ElectionState, list[Output]]:
     Otherwise a node that restarted or reconnected unnoticed (its new connections coalesced
     with the old ones) stays on its own session: nobody else has a reason to broadcast.
     """
-    if state.answered_at == state.now:
-        return state, []  # one answer per tick serves every straggler
+    if state.answered_at >= 0 and state.now - state.answered_at < ANSWER_EVERY_TICKS:
+        return state, []  # one answer a second serves every straggler (each answer reaches all)
     if state.round is not None:
         own = state.round.status
     else:

@@ -6,4 +6,6 @@ GOSSIP_TOPICS = (HEARTBEAT_TOPIC, ELECTION_TOPIC)
 
 CLUSTER_PROTOCOL = "/skulk/cluster/1"  # ordered event log, commands, catch-up
 DATA_PROTOCOL = "/skulk/data/1"  # generated tokens, rank 0 -> the API node that owns the request
-DIRECT_PROTOCOLS = (CLUSTER_PROTOCOL, DATA_PROTOCOL)
+# election statuses, also sent straight to every connected peer (gossip relays lag under load)
+ELECTION_PROTOCOL = "/skulk/election/1"
+DIRECT_PROTOCOLS = (CLUSTER_PROTOCOL, DATA_PROTOCOL, ELECTION_PROTOCOL)

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from skulk.election.core import (
+    ANSWER_EVERY_TICKS,
     CAMPAIGN_TICKS,
     FORCE_MASTER_SENIORITY,
     NON_CANDIDATE_SENIORITY,
@@ -124,15 +125,33 @@ def test_higher_clock_is_adopted_and_starts_a_round_with_it():
     assert state.current_session == result.session_id and not state.is_master
 
 
-def test_lower_clock_is_not_a_candidate_but_is_answered_once_per_tick():
+def test_lower_clock_is_not_a_candidate_but_is_answered_once_a_second():
     state, _ = start("a")
     state, _ = step(state, MessageReceived(msg("b", 4)))
     state, outputs = feed(state, MessageReceived(msg("c", 2)), MessageReceived(msg("d", 1)))
     assert broadcasts(outputs) == [state.round.status]
     assert state.round.participants == {"a", "b"}
+    state, _ = ticks(state, ANSWER_EVERY_TICKS - 1)
+    state, outputs = step(state, MessageReceived(msg("c", 2)))
+    assert broadcasts(outputs) == []  # every node answering every tick was a broadcast storm
     state, _ = ticks(state, 1)
     state, outputs = step(state, MessageReceived(msg("c", 2)))
     assert broadcasts(outputs) == [state.round.status]
+
+
+def test_a_late_status_that_would_not_have_won_leaves_the_result_and_the_winner_answers():
+    state, _ = start("a")
+    state, _ = step(state, MessageReceived(msg("b", 4, seniority=5)))
+    state, _ = ticks(state, CAMPAIGN_TICKS)
+    assert state.current_session.master_node_id == "b"
+    kept, outputs = step(state, MessageReceived(msg("c", 4)))  # uncounted, ranks below b
+    assert kept.clock == 4 and kept.round is None and outputs == []
+    winner, _ = start("b")
+    winner, _ = step(winner, MessageReceived(msg("a", 4)))
+    winner, _ = ticks(winner, CAMPAIGN_TICKS)
+    assert winner.is_master
+    winner, outputs = step(winner, MessageReceived(msg("aa", 4)))  # ranks below b too (node id)
+    assert winner.round is None and [m.proposed_session.master_node_id for m in broadcasts(outputs)] == ["b"]
 
 
 def test_equal_clock_joins_the_round_once_per_sender():

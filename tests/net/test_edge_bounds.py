@@ -19,7 +19,7 @@ from skulk.net.dialer import MAX_TARGETS, MAX_TARGETS_PER_PEER, Dialer
 from skulk.net.fanout import Fanout
 from skulk.node.gossip import GossipService
 from skulk.node.heartbeat import heartbeat_builder
-from skulk.node.topics import ELECTION_TOPIC, HEARTBEAT_TOPIC
+from skulk.node.topics import ELECTION_PROTOCOL, ELECTION_TOPIC, HEARTBEAT_TOPIC
 from skulk.state.telemetry import TelemetryView, with_sane_sent_at
 from skulk.types.election import ElectionMessage
 from skulk.types.ids import Memory, SessionId
@@ -107,6 +107,9 @@ class _Net:
         self.known: list[str] = []
         self.connected = connected
         self.rx = {t: trio.open_memory_channel(10) for t in (HEARTBEAT_TOPIC, ELECTION_TOPIC)}
+        self.direct_rx = {ELECTION_PROTOCOL: trio.open_memory_channel(10)}
+        self.published: list = []
+        self.direct: list = []
 
     def add_known_peer(self, addr: str) -> None:
         self.known.append(addr)
@@ -118,7 +121,13 @@ class _Net:
         return self.rx[topic][1]
 
     async def publish(self, topic, data):
-        return None
+        self.published.append((topic, data))
+
+    async def send_direct(self, peer, protocol, data, timeout=None):
+        self.direct.append((peer, protocol, data))
+
+    def direct_receiver(self, protocol):
+        return self.direct_rx[protocol][1]
 
 
 def _service(net, election_in):
@@ -166,6 +175,39 @@ def test_election_statuses_carry_their_signer_even_before_a_direct_link():
     trio.run(scenario)
     assert recv.receive_nowait() == MessageReceived(status, sender=connected)
     assert recv.receive_nowait() == MessageReceived(status, sender=stranger)  # refused by the core
+
+
+def test_a_status_goes_by_gossip_and_straight_to_every_connected_peer_and_is_read_from_both():
+    """Relayed gossip lagged seconds on a loaded 10-node cluster: each status also takes one hop."""
+    from skulk.net.messages import DirectMessage
+
+    peers = {peer_id(), peer_id()}
+    net = _Net(set(peers))
+    send, recv = trio.open_memory_channel(10)
+    svc = _service(net, send)
+    mine = ElectionMessage(clock=1, seniority=0, commands_seen=0,
+                           proposed_session=SessionId(master_node_id=svc.node_id, election_clock=1))
+    sender = sorted(peers)[0]
+    theirs = mine.model_copy(update={"proposed_session": SessionId(master_node_id=sender, election_clock=1)})
+
+    async def scenario():
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(svc._send_elections_direct)
+            nursery.start_soon(svc._receive_direct_elections)
+            await svc.publish_election(mine)
+            await net.direct_rx[ELECTION_PROTOCOL][0].send(DirectMessage(sender, ELECTION_PROTOCOL, codec.encode(theirs)))
+            with trio.fail_after(5):
+                while len(net.direct) < len(peers):
+                    await trio.sleep(0.01)
+                got = await recv.receive()
+            nursery.cancel_scope.cancel()
+        return got
+
+    got = trio.run(scenario)
+    assert net.published == [(ELECTION_TOPIC, codec.encode(mine))]
+    assert sorted(p for p, *_ in net.direct) == sorted(peers)
+    assert {(proto, data) for _, proto, data in net.direct} == {(ELECTION_PROTOCOL, codec.encode(mine))}
+    assert got == MessageReceived(theirs, sender=sender)  # the stream's peer is the signer
 
 
 def test_the_telemetry_view_is_bounded_against_minted_keys():
