@@ -106,3 +106,32 @@ def test_prompts_stay_off_the_log_and_a_request_costs_two_events(lean_cluster):
     counters = [n.get("/v1/diagnostics/node")["counters"] for n in (a, b)]
     assert counters[1]["request_params_sent"] >= len(answers)
     assert counters[0]["request_params_accepted"] >= len(answers)
+
+    # The gateway switch is cluster-wide: turned off through a, b's inference routes refuse too.
+    _gateway_switch_reaches_every_node(a, b)
+
+
+def _chat_status(node) -> int:
+    body = {"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
+    return httpx.post(node.url + "/v1/chat/completions", json=body, timeout=120, trust_env=False).status_code
+
+
+def _put_gateway(node, enabled: bool) -> None:
+    resp = httpx.put(node.url + "/config", json={"config": {"api": {"gateway_enabled": enabled}}}, timeout=10,
+                     trust_env=False)
+    assert resp.status_code == 200, resp.text
+
+
+def _gateway_switch_reaches_every_node(a, b) -> None:
+    _put_gateway(a, False)
+    try:
+        for node in (a, b):
+            wait_until(lambda: _chat_status(node) == 503, 20, interval=0.2, message=f"gateway off on {node.name}")
+        off = httpx.post(b.url + "/v1/chat/completions", json={"model": DEFAULT_MODEL, "messages": [
+            {"role": "user", "content": "Hi"}]}, timeout=30, trust_env=False)
+        assert "gateway disabled" in off.json()["error"]["message"], off.text
+        assert httpx.get(b.url + "/state", trust_env=False).status_code == 200  # admin and state routes work
+    finally:
+        _put_gateway(b, True)
+    for node in (a, b):
+        wait_until(lambda: _chat_status(node) == 200, 30, interval=0.2, message=f"gateway on again on {node.name}")
