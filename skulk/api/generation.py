@@ -78,11 +78,15 @@ class Generation:
         self._meter = metrics_for(self.port).meter(self._started)
         self._trace = RequestTracer(self.port, self.command.command_id, self.params.model)
         with quota.outstanding(self.port, self.params.model, self.command_id):
+            session = self.port.session
             await self.port.send_command(self.command)
             try:  # a refusal must be a 429/503 before any stream starts
-                await quota.await_admission(self.port, self.command_id)
-            except SkulkError:
+                await quota.await_admission(self.port, self.command_id, session)
+            except SkulkError as exc:
                 self.port.close_stream(self.command_id)  # refused: no task to finish or cancel
+                if isinstance(exc, quota.SessionChanged):  # should the new master hold it after all
+                    with trio.CancelScope(shield=True), trio.move_on_after(2):
+                        await self.port.send_command(cmd.CancelCommand(cancelled_command_id=self.command_id))
                 raise
         return self
 

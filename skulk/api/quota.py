@@ -50,6 +50,17 @@ class ProjectForbidden(SkulkError):
     code = "model_not_allowed"
 
 
+class SessionChanged(SkulkError):
+    """A new master took over while the request waited for admission; the client retries."""
+
+    status = 503
+    code = "session_changed"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.headers = {"Retry-After": "1"}
+
+
 class NotReady(SkulkError):
     """No instance of the model can take the request yet (loading, warming up): retry later."""
 
@@ -99,11 +110,16 @@ def _task_of(state: State, command_id: str) -> Task | None:
     return next((t for t in state.tasks.values() if getattr(t, "command_id", None) == command_id), None)
 
 
-async def await_admission(port, command_id: str) -> Task | None:
+async def await_admission(port, command_id: str, session=None) -> Task | None:
     """Wait until the master admitted (its task appears: returned) or refused this command (raised).
-    Past the deadline the request goes on (None) and meets the usual never-started error."""
+    Past the deadline the request goes on (None) and meets the usual never-started error.
+    `session`: the one the command was sent in; a change from it is a retryable 503 at once."""
+    session = port.session if session is None else session
     with trio.move_on_after(ADMISSION_DEADLINE_S):
         while True:
+            if port.session != session:  # the master that had the command is gone: fail fast, retryable
+                raise SessionChanged("The cluster session changed (master failover) before this request was "
+                                     "admitted; please retry")
             state = port.state
             rejection = state.rejections.get(command_id)
             if rejection is not None:

@@ -94,8 +94,9 @@ async def compute_embeddings(port: ClusterPort, model: str, texts: list[str]) ->
     answered = False
     try:
         with quota.outstanding(port, model, command.command_id):
+            session = port.session
             await port.send_command(command)
-            await quota.await_admission(port, command.command_id)  # a refusal is its status, not a wait
+            await quota.await_admission(port, command.command_id, session)  # a refusal is its status, not a wait
         chunk = await _answer(port, recv, command.command_id)
         answered = chunk is not NEVER_STARTED
     finally:

@@ -238,3 +238,24 @@ def test_a_request_on_its_way_counts_once_even_after_its_task_reached_the_state(
             with pytest.raises(quota.RateLimited):
                 quota.precheck(port, M)
     quota.precheck(port, M)
+
+
+class MasterLost(Port):
+    """The master dies with the command: no task ever appears, and a new session starts."""
+
+    async def send_command(self, command) -> None:
+        self.sent.append(command)
+        if isinstance(command, cmd.GenerateText):
+            self.session = SessionId(master_node_id="other", election_clock=7)
+
+
+def test_a_master_change_while_waiting_for_admission_is_a_fast_retryable_503():
+    import time
+
+    port = MasterLost()
+    port.session = SessionId(master_node_id=NODE, election_clock=1)
+    started = time.monotonic()
+    r = client(port).post("/v1/chat/completions", json=CHAT)
+    assert r.status_code == 503 and r.json()["error"]["code"] == "session_changed", r.text
+    assert r.headers["Retry-After"] == "1"
+    assert time.monotonic() - started < 5  # not the 15 s admission deadline
