@@ -27,3 +27,15 @@ def ring_instance(instance_id: str, nodes: list[str], model: ModelCard | None = 
         shard_assignments=ShardAssignments(model_id=model.model_id, runner_to_shard=runner_to_shard,
                                            node_to_runner=node_to_runner),
         hosts_by_node={n: [Host(ip="0.0.0.0", port=50000)] for n in nodes}, ephemeral_port=50000)
+
+
+def write_smollm_gguf_card(home, model_id: str, gguf_file: str, *, size: int, extra: str = "") -> None:
+    """A custom card in a node home for a GGUF with SmolLM2-135M's shape (llama.cpp only);
+    `extra`: more TOML lines (a source package, capabilities)."""
+    cards = home / "custom_model_cards"
+    cards.mkdir(parents=True, exist_ok=True)
+    (cards / f"{model_id.replace('/', '--')}.toml").write_text(
+        f'model_id = "{model_id}"\nn_layers = 30\nhidden_size = 576\nnum_key_value_heads = 3\n'
+        'num_attention_heads = 9\nsupports_tensor = false\ntasks = ["TextGeneration"]\nfamily = "llama"\n'
+        f'context_length = 8192\ngguf_file = "{gguf_file}"\nengines = ["llama_cpp"]\n{extra}'
+        f'[storage_size]\nin_bytes = {size}\n')

@@ -29,6 +29,9 @@ class ClusterPort(Protocol):
     def live_telemetry(self) -> tuple[dict[NodeId, NodeHeartbeat], dict[NodeId, float]]:
         """Heartbeats of nodes heard recently, and seconds since each was heard."""
 
+    def since_master_change_s(self) -> float | None:
+        """Seconds since this node last moved to a new session (None: only its first one)."""
+
     def send_event(self, event: Any) -> None: ...
 
     async def send_command(self, command: Any) -> None: ...

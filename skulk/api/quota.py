@@ -110,11 +110,10 @@ def _task_of(state: State, command_id: str) -> Task | None:
     return next((t for t in state.tasks.values() if getattr(t, "command_id", None) == command_id), None)
 
 
-async def await_admission(port, command_id: str, session=None) -> Task | None:
+async def await_admission(port, command_id: str, session) -> Task | None:
     """Wait until the master admitted (its task appears: returned) or refused this command (raised).
     Past the deadline the request goes on (None) and meets the usual never-started error.
     `session`: the one the command was sent in; a change from it is a retryable 503 at once."""
-    session = port.session if session is None else session
     with trio.move_on_after(ADMISSION_DEADLINE_S):
         while True:
             if port.session != session:  # the master that had the command is gone: fail fast, retryable
@@ -140,7 +139,7 @@ def inference_settings(port) -> InferenceSettings:
 def not_found_or_settling(port, model: str) -> SkulkError:
     """404, except just after a master change: this node's view may still lack the instances the new
     master carried over, so the client is told to retry (503) rather than that the model has none."""
-    since = getattr(port, "since_master_change_s", lambda: None)()
+    since = port.since_master_change_s()
     if since is not None and since < MASTER_CHANGE_SETTLE_S:
         return NotReady(f"the cluster changed masters {since:.0f} s ago and this node has no instance of {model} "
                         "in view yet; retry shortly", 2)

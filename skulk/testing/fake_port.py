@@ -100,6 +100,9 @@ class FakePort:
     def live_telemetry(self) -> tuple[dict, dict]:
         return {}, {}
 
+    def since_master_change_s(self) -> float | None:
+        return None  # a fake never changes masters unless a test says so
+
     def node_memory(self) -> dict:
         return {}
 

@@ -5,6 +5,7 @@ the file), nothing more is placed, and `deployment.failed` reaches a local webho
 import httpx
 
 from skulk.testing.cluster import wait_until
+from tests.factories import write_smollm_gguf_card
 from tests.webhook_receiver import webhook_receiver
 
 BROKEN = "acme/Broken-GGUF"
@@ -17,13 +18,7 @@ def broken_model(models_dir) -> None:
 
 
 def broken_card(home) -> None:
-    cards = home / "custom_model_cards"
-    cards.mkdir(parents=True)
-    (cards / "acme--Broken-GGUF.toml").write_text(
-        f'model_id = "{BROKEN}"\nn_layers = 30\nhidden_size = 576\nnum_key_value_heads = 3\n'
-        'num_attention_heads = 9\nsupports_tensor = false\ntasks = ["TextGeneration"]\nfamily = "llama"\n'
-        'context_length = 8192\ngguf_file = "broken.gguf"\nengines = ["llama_cpp"]\n'
-        '[storage_size]\nin_bytes = 1000000\n')
+    write_smollm_gguf_card(home, BROKEN, "broken.gguf", size=1_000_000)
 
 
 def test_a_crash_looping_deployment_fails_with_its_cause_and_deployment_failed_is_sent(cluster, tmp_path):

@@ -195,6 +195,8 @@ def test_a_status_goes_by_gossip_and_straight_to_every_connected_peer_and_is_rea
             nursery.start_soon(svc._send_elections_direct)
             nursery.start_soon(svc._receive_direct_elections)
             await svc.publish_election(mine)
+            for junk in (b"garbage", b"\xff" * 70_000):  # malformed and oversized: counted, never fatal
+                await net.direct_rx[ELECTION_PROTOCOL][0].send(DirectMessage(sender, ELECTION_PROTOCOL, junk))
             await net.direct_rx[ELECTION_PROTOCOL][0].send(DirectMessage(sender, ELECTION_PROTOCOL, codec.encode(theirs)))
             with trio.fail_after(5):
                 while len(net.direct) < len(peers):
@@ -208,6 +210,7 @@ def test_a_status_goes_by_gossip_and_straight_to_every_connected_peer_and_is_rea
     assert sorted(p for p, *_ in net.direct) == sorted(peers)
     assert {(proto, data) for _, proto, data in net.direct} == {(ELECTION_PROTOCOL, codec.encode(mine))}
     assert got == MessageReceived(theirs, sender=sender)  # the stream's peer is the signer
+    assert svc.counters["malformed_gossip"] == 2
 
 
 def test_the_telemetry_view_is_bounded_against_minted_keys():

